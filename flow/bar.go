@@ -1,0 +1,369 @@
+package flow
+
+import (
+	"slices"
+	"time"
+
+	"github.com/orderflow/orderflow/fixed"
+	"github.com/orderflow/orderflow/market"
+)
+
+// FootprintLevel is the volume traded at one price (or price group) of a
+// bar, split by aggressor.
+type FootprintLevel struct {
+	Price      fixed.Dec `json:"price"`
+	BuyVolume  Volume    `json:"buyVolume"`  // taker buys: lifted the ask
+	SellVolume Volume    `json:"sellVolume"` // taker sells: hit the bid
+	// BuyImbalance (ask-side diagonal imbalance) is set when BuyVolume at
+	// this price is at least ImbalancePercent% of SellVolume at the next
+	// lower price of the footprint (see Bar).
+	BuyImbalance bool `json:"buyImbalance"`
+	// SellImbalance (bid-side diagonal imbalance) is set when SellVolume at
+	// this price is at least ImbalancePercent% of BuyVolume at the next
+	// higher price of the footprint.
+	SellImbalance bool `json:"sellImbalance"`
+}
+
+// Volume returns the level's total volume.
+func (l FootprintLevel) Volume() Volume {
+	return Volume(fixed.Int128(l.BuyVolume).Add(fixed.Int128(l.SellVolume)))
+}
+
+// Delta returns buy minus sell volume at the level.
+func (l FootprintLevel) Delta() Volume {
+	return Volume(fixed.Int128(l.BuyVolume).Sub(fixed.Int128(l.SellVolume)))
+}
+
+// StackedImbalance is a run of consecutive footprint prices with the same
+// kind of diagonal imbalance.
+type StackedImbalance struct {
+	// Side is market.Buy for a run of BuyImbalance (buyers in control),
+	// market.Sell for a run of SellImbalance.
+	Side   market.Side `json:"side"`
+	Low    fixed.Dec   `json:"low"`
+	High   fixed.Dec   `json:"high"`
+	Levels int         `json:"levels"`
+}
+
+// Bar is one bar of an interval, with its footprint.
+//
+// Bars are aligned to the Unix epoch in exchange time: Start is a multiple
+// of the interval. An interval without trades has no bar: none is emitted,
+// so consecutive bars may have a gap between them.
+//
+// Footprint rules:
+//   - Prices are grouped by Config.PriceGroup (floor to a multiple; raw
+//     price when 0), sorted ascending.
+//   - POC is the price with the largest total volume; on a tie, the lowest
+//     such price.
+//   - Diagonal imbalance compares a price with its diagonal neighbour: the
+//     next lower footprint price for BuyImbalance, the next higher one for
+//     SellImbalance. With PriceGroup > 0 the neighbour must be exactly one
+//     group away, otherwise its volume is zero (that price did not trade).
+//     A level is imbalanced when its own volume on that side is positive
+//     and own*100 >= ImbalancePercent*neighbour; a zero neighbour volume
+//     therefore counts as an imbalance. The lowest price has no lower
+//     neighbour and is never BuyImbalance; the highest is never
+//     SellImbalance.
+//   - A stacked imbalance is a run of at least StackedImbalanceMin adjacent
+//     footprint prices (exactly one group apart when PriceGroup > 0) with
+//     the same imbalance flag.
+type Bar struct {
+	Symbol   string        `json:"symbol"`
+	Interval time.Duration `json:"interval"`
+	Start    int64         `json:"start"` // Unix ms, inclusive
+	End      int64         `json:"end"`   // Unix ms, exclusive: Start + Interval
+	Closed   bool          `json:"closed"`
+
+	Open  fixed.Dec `json:"open"`
+	High  fixed.Dec `json:"high"`
+	Low   fixed.Dec `json:"low"`
+	Close fixed.Dec `json:"close"`
+	// FirstID/LastID and FirstTime/LastTime are those of the bar's first
+	// and last trades.
+	FirstID   int64 `json:"firstId"`
+	LastID    int64 `json:"lastId"`
+	FirstTime int64 `json:"firstTime"`
+	LastTime  int64 `json:"lastTime"`
+
+	Trades     int64     `json:"trades"`
+	BuyTrades  int64     `json:"buyTrades"`
+	SellTrades int64     `json:"sellTrades"`
+	Volume     Volume    `json:"volume"`
+	BuyVolume  Volume    `json:"buyVolume"`
+	SellVolume Volume    `json:"sellVolume"`
+	Notional   Notional  `json:"notional"`
+	VWAP       fixed.Dec `json:"vwap"`
+	// Delta is BuyVolume - SellVolume; MaxDelta and MinDelta are the
+	// highest and lowest running delta within the bar, after each trade.
+	Delta    Volume `json:"delta"`
+	MaxDelta Volume `json:"maxDelta"`
+	MinDelta Volume `json:"minDelta"`
+	// CVD is the cumulative delta since the tracker started, after the
+	// bar's last trade.
+	CVD Volume `json:"cvd"`
+
+	Footprint []FootprintLevel   `json:"footprint"`
+	POC       fixed.Dec          `json:"poc"`
+	POCVolume Volume             `json:"pocVolume"`
+	Stacked   []StackedImbalance `json:"stacked"`
+}
+
+// Clone returns a deep copy of b that the caller owns.
+func (b *Bar) Clone() Bar {
+	c := *b
+	c.Footprint = slices.Clone(b.Footprint)
+	c.Stacked = slices.Clone(b.Stacked)
+	return c
+}
+
+// barSeries builds the bars of one interval and keeps the closed ones in a
+// ring. A closing bar is moved into the ring slot of the oldest bar, whose
+// footprint storage goes back to the open bar: footprint slices are
+// recycled, so steady state allocates nothing.
+type barSeries struct {
+	symbol   string
+	interval time.Duration
+	ms       int64
+	cfg      *Config
+
+	cur     Bar
+	open    bool
+	lastIdx int // footprint index of the previous trade's price
+	delta   fixed.Int128
+	maxD    fixed.Int128
+	minD    fixed.Int128
+
+	ring  []Bar
+	start int
+	n     int
+}
+
+func newBarSeries(symbol string, iv time.Duration, cfg *Config) *barSeries {
+	return &barSeries{symbol: symbol, interval: iv, ms: durMS(iv), cfg: cfg, ring: make([]Bar, cfg.BarHistory)}
+}
+
+func groupPrice(p, g fixed.Dec) fixed.Dec {
+	if g <= 0 {
+		return p
+	}
+	return fixed.Dec(floorDiv(int64(p), int64(g)) * int64(g))
+}
+
+func (bs *barSeries) add(tr *market.Trade, side market.Side, notional, cvd fixed.Int128) {
+	startMS := floorDiv(tr.Time, bs.ms) * bs.ms
+	if bs.open && startMS != bs.cur.Start {
+		bs.close()
+	}
+	b := &bs.cur
+	if !bs.open {
+		bs.open = true
+		fp, st := b.Footprint[:0], b.Stacked[:0]
+		*b = Bar{Symbol: bs.symbol, Interval: bs.interval, Start: startMS, End: startMS + bs.ms,
+			Open: tr.Price, High: tr.Price, Low: tr.Price, FirstID: tr.ID, FirstTime: tr.Time,
+			Footprint: fp, Stacked: st}
+		bs.delta, bs.maxD, bs.minD = fixed.Int128{}, fixed.Int128{}, fixed.Int128{}
+		bs.lastIdx = -1
+	}
+	b.High = max(b.High, tr.Price)
+	b.Low = min(b.Low, tr.Price)
+	b.Close, b.LastID, b.LastTime = tr.Price, tr.ID, tr.Time
+	b.Trades++
+	b.Notional = Notional(fixed.Int128(b.Notional).Add(notional))
+	b.CVD = Volume(cvd)
+	lv := bs.level(groupPrice(tr.Price, bs.cfg.PriceGroup))
+	if side == market.Buy {
+		b.BuyTrades++
+		b.BuyVolume = Volume(fixed.Int128(b.BuyVolume).AddDec(tr.Qty))
+		lv.BuyVolume = Volume(fixed.Int128(lv.BuyVolume).AddDec(tr.Qty))
+		bs.delta = bs.delta.AddDec(tr.Qty)
+	} else {
+		b.SellTrades++
+		b.SellVolume = Volume(fixed.Int128(b.SellVolume).AddDec(tr.Qty))
+		lv.SellVolume = Volume(fixed.Int128(lv.SellVolume).AddDec(tr.Qty))
+		bs.delta = bs.delta.AddDec(-tr.Qty)
+	}
+	if b.Trades == 1 || bs.delta.Cmp(bs.maxD) > 0 {
+		bs.maxD = bs.delta
+	}
+	if b.Trades == 1 || bs.delta.Cmp(bs.minD) < 0 {
+		bs.minD = bs.delta
+	}
+}
+
+// level returns the footprint level of price p, inserting it in order.
+func (bs *barSeries) level(p fixed.Dec) *FootprintLevel {
+	fp := bs.cur.Footprint
+	if i := bs.lastIdx; i >= 0 && i < len(fp) && fp[i].Price == p {
+		return &fp[i]
+	}
+	i, found := slices.BinarySearchFunc(fp, p, func(l FootprintLevel, p fixed.Dec) int {
+		switch {
+		case l.Price < p:
+			return -1
+		case l.Price > p:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		bs.cur.Footprint = slices.Insert(fp, i, FootprintLevel{Price: p})
+	}
+	bs.lastIdx = i
+	return &bs.cur.Footprint[i]
+}
+
+// advance closes the open bar if its interval ended at or before at.
+func (bs *barSeries) advance(at int64) {
+	if bs.open && bs.cur.End <= at {
+		bs.close()
+	}
+}
+
+// close finishes the open bar, stores it and reports it.
+func (bs *barSeries) close() {
+	if !bs.open {
+		return
+	}
+	bs.open = false
+	b := &bs.cur
+	b.Closed = true
+	finishBar(b, bs.delta, bs.maxD, bs.minD, bs.cfg)
+	if len(bs.ring) == 0 {
+		if bs.cfg.OnBarClose != nil {
+			bs.cfg.OnBarClose(bs.interval, b)
+		}
+		return
+	}
+	var slot *Bar
+	if bs.n < len(bs.ring) {
+		slot = &bs.ring[(bs.start+bs.n)%len(bs.ring)]
+		bs.n++
+	} else {
+		slot = &bs.ring[bs.start]
+		bs.start = (bs.start + 1) % len(bs.ring)
+	}
+	// Swap storage: the bar goes into the ring, the evicted bar's slices
+	// come back for the next open bar.
+	*slot, *b = *b, Bar{Footprint: slot.Footprint[:0], Stacked: slot.Stacked[:0]}
+	if bs.cfg.OnBarClose != nil {
+		bs.cfg.OnBarClose(bs.interval, slot)
+	}
+}
+
+// finishBar fills the derived fields: volume, delta, VWAP, POC,
+// imbalances and stacked runs.
+func finishBar(b *Bar, delta, maxD, minD fixed.Int128, cfg *Config) {
+	vol := fixed.Int128(b.BuyVolume).Add(fixed.Int128(b.SellVolume))
+	b.Volume = Volume(vol)
+	b.Delta, b.MaxDelta, b.MinDelta = Volume(delta), Volume(maxD), Volume(minD)
+	b.VWAP, _ = vwap(fixed.Int128(b.Notional), vol)
+	b.POC, b.POCVolume = poc(b.Footprint)
+	b.Stacked = markImbalances(b.Footprint, b.Stacked[:0], cfg.PriceGroup, cfg.ImbalancePercent, cfg.StackedImbalanceMin)
+}
+
+// poc returns the price with the most volume, the lowest on a tie.
+func poc(fp []FootprintLevel) (fixed.Dec, Volume) {
+	var best fixed.Int128
+	var price fixed.Dec
+	for i := range fp {
+		v := fixed.Int128(fp[i].Volume())
+		if i == 0 || v.Cmp(best) > 0 {
+			best, price = v, fp[i].Price
+		}
+	}
+	return price, Volume(best)
+}
+
+// markImbalances sets the imbalance flags of fp (sorted ascending) and
+// appends the stacked runs to st.
+func markImbalances(fp []FootprintLevel, st []StackedImbalance, group fixed.Dec, pct int64, minRun int) []StackedImbalance {
+	adjacent := func(lo, hi fixed.Dec) bool { return group <= 0 || hi-lo == group }
+	for i := range fp {
+		l := &fp[i]
+		l.BuyImbalance, l.SellImbalance = false, false
+		if buy := fixed.Int128(l.BuyVolume); i > 0 && buy.Sign() > 0 {
+			var nb fixed.Int128
+			if adjacent(fp[i-1].Price, l.Price) {
+				nb = fixed.Int128(fp[i-1].SellVolume)
+			}
+			l.BuyImbalance = mulSmall(buy, 100).Cmp(mulSmall(nb, pct)) >= 0
+		}
+		if sell := fixed.Int128(l.SellVolume); i < len(fp)-1 && sell.Sign() > 0 {
+			var nb fixed.Int128
+			if adjacent(l.Price, fp[i+1].Price) {
+				nb = fixed.Int128(fp[i+1].BuyVolume)
+			}
+			l.SellImbalance = mulSmall(sell, 100).Cmp(mulSmall(nb, pct)) >= 0
+		}
+	}
+	for _, side := range [2]market.Side{market.Buy, market.Sell} {
+		flag := func(i int) bool {
+			if side == market.Buy {
+				return fp[i].BuyImbalance
+			}
+			return fp[i].SellImbalance
+		}
+		for i := 0; i < len(fp); {
+			if !flag(i) {
+				i++
+				continue
+			}
+			j := i + 1
+			for j < len(fp) && flag(j) && adjacent(fp[j-1].Price, fp[j].Price) {
+				j++
+			}
+			if j-i >= minRun {
+				st = append(st, StackedImbalance{Side: side, Low: fp[i].Price, High: fp[j-1].Price, Levels: j - i})
+			}
+			i = j
+		}
+	}
+	return st
+}
+
+func (t *Tracker) series(interval time.Duration) *barSeries {
+	for _, bs := range t.bars {
+		if bs.interval == interval {
+			return bs
+		}
+	}
+	return nil
+}
+
+// BarIntervals returns the configured bar intervals, shortest first.
+func (t *Tracker) BarIntervals() []time.Duration {
+	return append([]time.Duration(nil), t.cfg.BarIntervals...)
+}
+
+// Bars returns copies of the last n closed bars of interval, oldest first
+// (all kept bars if n <= 0 or n exceeds Config.BarHistory). It returns nil
+// for an interval that is not configured.
+func (t *Tracker) Bars(interval time.Duration, n int) []Bar {
+	bs := t.series(interval)
+	if bs == nil {
+		return nil
+	}
+	if n <= 0 || n > bs.n {
+		n = bs.n
+	}
+	out := make([]Bar, 0, n)
+	for k := bs.n - n; k < bs.n; k++ {
+		out = append(out, bs.ring[(bs.start+k)%len(bs.ring)].Clone())
+	}
+	return out
+}
+
+// CurrentBar returns a copy of the open bar of interval with its derived
+// fields (POC, imbalances) computed as if it closed now; ok is false if no
+// bar is open or the interval is not configured.
+func (t *Tracker) CurrentBar(interval time.Duration) (Bar, bool) {
+	bs := t.series(interval)
+	if bs == nil || !bs.open {
+		return Bar{}, false
+	}
+	b := bs.cur.Clone()
+	b.Stacked = nil
+	finishBar(&b, bs.delta, bs.maxD, bs.minD, bs.cfg)
+	return b, true
+}

@@ -1,0 +1,227 @@
+package flow
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/orderflow/orderflow/fixed"
+)
+
+// Defaults applied by NewTracker to zero fields of Config.
+const (
+	DefaultBarHistory          = 240
+	DefaultImbalancePercent    = 300
+	DefaultStackedImbalanceMin = 3
+	DefaultValueAreaPercent    = 70
+	DefaultProfileSession      = 24 * time.Hour
+	DefaultHistorySize         = 10_000
+	DefaultHistoryMaxAge       = time.Hour
+	DefaultLargePercentile     = 99.0
+	DefaultLargeSample         = 1000
+	DefaultLargeRecompute      = 100
+	DefaultLargeHistory        = 1000
+)
+
+// DefaultWindows are the rolling windows used when Config.Windows is empty.
+var DefaultWindows = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
+
+// DefaultBarIntervals are the bar intervals used when Config.BarIntervals is
+// empty.
+var DefaultBarIntervals = []time.Duration{time.Minute}
+
+// Config tunes a Tracker. The zero value means the defaults documented on
+// each field; NewTracker fills them in (Tracker.Config returns the result).
+type Config struct {
+	// Windows are the rolling windows (default 1m, 5m, 15m, 1h). Windows
+	// are kept in one-second buckets, so each is rounded up to whole
+	// seconds; non-positive and duplicate entries are dropped.
+	Windows []time.Duration
+
+	// BarIntervals are the bar lengths (default 1m). Bars are aligned to the
+	// Unix epoch in exchange time: a 1m bar starts at a multiple of 60,000 ms.
+	// Each is rounded up to whole milliseconds; non-positive and duplicate
+	// entries are dropped.
+	BarIntervals []time.Duration
+
+	// BarHistory is how many closed bars are kept per interval (default
+	// 240). Bars(interval, n) and Profile(from, to) read from them.
+	BarHistory int
+
+	// PriceGroup is the footprint and profile bucket size: a trade at price
+	// p is counted at floor(p/PriceGroup)*PriceGroup, the bucket's lower
+	// bound. Zero (the default) keeps the raw trade price.
+	PriceGroup fixed.Dec
+
+	// ImbalancePercent is the diagonal imbalance threshold in percent
+	// (default 300: one side at least three times the other). An integer
+	// keeps the comparison exact.
+	ImbalancePercent int64
+
+	// StackedImbalanceMin is the number of consecutive imbalanced prices
+	// that make a stacked imbalance (default 3).
+	StackedImbalanceMin int
+
+	// ValueAreaPercent is the share of volume the value area holds
+	// (default 70).
+	ValueAreaPercent int64
+
+	// ProfileSession is the length of the session volume profile, aligned
+	// to the Unix epoch (default 24h: the UTC day). The session profile
+	// restarts empty when a trade opens a new session.
+	ProfileSession time.Duration
+
+	// HistorySize is the number of recent trades kept (default 10,000).
+	HistorySize int
+	// HistoryMaxAge hides trades older than this from Trades queries,
+	// measured back from the latest exchange time (default 1h).
+	HistoryMaxAge time.Duration
+
+	// LargeNotional flags a trade as large when price*qty is at least this
+	// many quote units. Zero (the default) turns the absolute rule off.
+	LargeNotional fixed.Dec
+	// LargePercentile flags a trade as large when its qty is strictly above
+	// this percentile (nearest-rank) of the last LargeSample trade sizes
+	// (default 99; resolution 0.01). A negative value turns the adaptive
+	// rule off.
+	LargePercentile float64
+	// LargeSample is the number of recent trade sizes the percentile is
+	// taken over (default 1000).
+	LargeSample int
+	// LargeMinSample is how many trades must be seen before the adaptive
+	// rule is active (default LargeSample): until then the threshold is
+	// not ready and no trade is flagged by it.
+	LargeMinSample int
+	// LargeRecompute is how often, in trades, the percentile is recomputed
+	// (default 100), so its cost per trade stays small.
+	LargeRecompute int
+	// LargeHistory is the number of large trades kept (default 1000).
+	LargeHistory int
+
+	// OnBarClose, if set, is called synchronously with every bar that
+	// closes, in order of close: when a trade (or Advance) reaches a later
+	// bar, and from Flush. b is valid only during the call; keep b.Clone()
+	// to retain it.
+	OnBarClose func(interval time.Duration, b *Bar)
+	// OnLarge, if set, is called synchronously with every large trade. The
+	// callee fans out; it must not block.
+	OnLarge func(LargeTrade)
+}
+
+// Validate reports the fields that NewTracker would have to correct: a
+// negative size, a percentage out of range, a window shorter than one
+// second. A nil error means every field is used as given (or defaulted).
+func (c Config) Validate() error {
+	var errs []error
+	for i, w := range c.Windows {
+		if w < time.Second {
+			errs = append(errs, fmt.Errorf("Windows[%d]=%v: shorter than 1s", i, w))
+		}
+	}
+	for i, w := range c.BarIntervals {
+		if w < time.Millisecond {
+			errs = append(errs, fmt.Errorf("BarIntervals[%d]=%v: shorter than 1ms", i, w))
+		}
+	}
+	neg := func(name string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s=%d: negative", name, v))
+		}
+	}
+	neg("BarHistory", int64(c.BarHistory))
+	neg("PriceGroup", int64(c.PriceGroup))
+	neg("ImbalancePercent", c.ImbalancePercent)
+	neg("StackedImbalanceMin", int64(c.StackedImbalanceMin))
+	neg("HistorySize", int64(c.HistorySize))
+	neg("HistoryMaxAge", int64(c.HistoryMaxAge))
+	neg("ProfileSession", int64(c.ProfileSession))
+	neg("LargeNotional", int64(c.LargeNotional))
+	neg("LargeSample", int64(c.LargeSample))
+	neg("LargeMinSample", int64(c.LargeMinSample))
+	neg("LargeRecompute", int64(c.LargeRecompute))
+	neg("LargeHistory", int64(c.LargeHistory))
+	if c.ValueAreaPercent < 0 || c.ValueAreaPercent > 100 {
+		errs = append(errs, fmt.Errorf("ValueAreaPercent=%d: outside 0..100", c.ValueAreaPercent))
+	}
+	if math.IsNaN(c.LargePercentile) || c.LargePercentile > 100 {
+		errs = append(errs, fmt.Errorf("LargePercentile=%v: above 100", c.LargePercentile))
+	}
+	if c.LargeMinSample > 0 && c.LargeSample > 0 && c.LargeMinSample > c.LargeSample {
+		errs = append(errs, fmt.Errorf("LargeMinSample=%d: above LargeSample=%d", c.LargeMinSample, c.LargeSample))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("flow: config: %w", err)
+	}
+	return nil
+}
+
+// withDefaults returns c with defaults filled in and invalid values
+// corrected as documented on each field.
+func (c Config) withDefaults() Config {
+	c.Windows = normDurations(c.Windows, time.Second, DefaultWindows)
+	c.BarIntervals = normDurations(c.BarIntervals, time.Millisecond, DefaultBarIntervals)
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.BarHistory, DefaultBarHistory)
+	def(&c.StackedImbalanceMin, DefaultStackedImbalanceMin)
+	def(&c.HistorySize, DefaultHistorySize)
+	def(&c.LargeSample, DefaultLargeSample)
+	def(&c.LargeRecompute, DefaultLargeRecompute)
+	def(&c.LargeHistory, DefaultLargeHistory)
+	if c.LargeMinSample <= 0 || c.LargeMinSample > c.LargeSample {
+		c.LargeMinSample = c.LargeSample
+	}
+	if c.PriceGroup < 0 {
+		c.PriceGroup = 0
+	}
+	if c.ImbalancePercent <= 0 {
+		c.ImbalancePercent = DefaultImbalancePercent
+	}
+	if c.ValueAreaPercent <= 0 || c.ValueAreaPercent > 100 {
+		c.ValueAreaPercent = DefaultValueAreaPercent
+	}
+	if c.ProfileSession <= 0 {
+		c.ProfileSession = DefaultProfileSession
+	}
+	if c.ProfileSession < time.Millisecond {
+		c.ProfileSession = time.Millisecond
+	}
+	if c.HistoryMaxAge <= 0 {
+		c.HistoryMaxAge = DefaultHistoryMaxAge
+	}
+	switch {
+	case math.IsNaN(c.LargePercentile) || c.LargePercentile == 0:
+		c.LargePercentile = DefaultLargePercentile
+	case c.LargePercentile > 100:
+		c.LargePercentile = 100
+	}
+	if c.LargeNotional < 0 {
+		c.LargeNotional = 0
+	}
+	return c
+}
+
+// normDurations rounds each entry up to a multiple of unit, drops
+// non-positive ones and duplicates, and sorts; empty input gives def.
+func normDurations(in []time.Duration, unit time.Duration, def []time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(in))
+	for _, d := range in {
+		if d <= 0 {
+			continue
+		}
+		if r := d % unit; r != 0 {
+			d += unit - r
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return slices.Clone(def)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
