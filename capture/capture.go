@@ -7,7 +7,12 @@
 // with the local receive time, so one decoder and one pipeline serve them all.
 package capture
 
-import "github.com/orderflow/orderflow/market"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/orderflow/orderflow/market"
+)
 
 // RecordKind tells what a Record holds.
 type RecordKind uint8
@@ -48,3 +53,57 @@ type Reader interface {
 	Next() (*Record, error)
 	Close() error
 }
+
+// ErrTorn is wrapped by the error a Reader returns for a truncated or
+// corrupt tail (a recorder that crashed mid-write, a truncated gzip stream,
+// a block whose checksum does not match). Every intact record before it has
+// been returned; the error message names the byte offset.
+var ErrTorn = errors.New("capture: torn record")
+
+// ProgressReporter is implemented by every Reader this package returns. It
+// reports how far reading has come, for a progress bar.
+type ProgressReporter interface {
+	// Progress returns the bytes of the underlying file (compressed, as
+	// stored) consumed so far and the file's size; total is 0 when the
+	// size is unknown (a pipe). done runs a little ahead of the records
+	// returned because of read buffering.
+	Progress() (done, total int64)
+}
+
+// StatsReporter is implemented by every Reader this package returns.
+type StatsReporter interface {
+	// Stats returns what the reader has seen so far.
+	Stats() Stats
+}
+
+// Stats counts what a reader has seen, so that nothing is dropped silently.
+type Stats struct {
+	// Records is the number of records returned.
+	Records int64
+	// Lines is the number of text lines read (text formats only).
+	Lines int64
+	// Skipped counts lines read on purpose without a record: blank lines,
+	// cryptofeed configuration and WebSocket URL lines, CSV header rows.
+	Skipped int64
+	// Errors counts malformed lines reported to the caller (LineError).
+	Errors int64
+	// Blocks counts capture-format blocks read.
+	Blocks int64
+}
+
+// LineError reports a malformed line of a text format. The reader stays
+// usable: the next call of Next continues with the following line.
+type LineError struct {
+	Name   string // file name or the name given to NewReader
+	Line   int64  // 1-based line number
+	Offset int64  // byte offset of the line's start in the uncompressed stream
+	Err    error
+}
+
+// Error implements error.
+func (e *LineError) Error() string {
+	return fmt.Sprintf("capture: %s: line %d (offset %d): %v", e.Name, e.Line, e.Offset, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *LineError) Unwrap() error { return e.Err }
