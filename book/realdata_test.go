@@ -8,6 +8,46 @@ import (
 	"github.com/orderflow/orderflow/market"
 )
 
+type tickerKey struct {
+	sym string
+	id  int64
+}
+
+// tickerIndex holds the bookTickers of a recording by symbol and update id.
+// The bookTicker stream runs ahead of the batched depth stream, so a ticker
+// is matched by its update id wherever it sits in the file.
+type tickerIndex map[tickerKey][]market.BookTicker
+
+func indexTickers(recs []rec) tickerIndex {
+	idx := tickerIndex{}
+	for _, r := range recs {
+		if r.kind == recTicker {
+			k := tickerKey{r.sym, r.ticker.UpdateID}
+			idx[k] = append(idx[k], r.ticker)
+		}
+	}
+	return idx
+}
+
+// check compares b's best bid and ask, price and quantity, with every
+// bookTicker at b's update id; it returns how many it compared and how many
+// differed, reporting at most report of them.
+func (idx tickerIndex) check(t *testing.T, sym string, b *Book, report int) (compared, bad int) {
+	t.Helper()
+	for _, tk := range idx[tickerKey{sym, b.UpdateID()}] {
+		compared++
+		bid, ok1 := b.BestBid()
+		ask, ok2 := b.BestAsk()
+		if !ok1 || !ok2 || bid.Price != tk.BidPrice || bid.Qty != tk.BidQty || ask.Price != tk.AskPrice || ask.Qty != tk.AskQty {
+			bad++
+			if bad <= report {
+				t.Errorf("%s u=%d: book bid %v ask %v, bookTicker bid %s x %s ask %s x %s", sym, tk.UpdateID, bid, ask, tk.BidPrice, tk.BidQty, tk.AskPrice, tk.AskQty)
+			}
+		}
+	}
+	return compared, bad
+}
+
 // replayStats is what replaying a recording through Syncers produced.
 type replayStats struct {
 	compared map[string]int // bookTicker comparisons per symbol
@@ -22,19 +62,7 @@ type replayStats struct {
 func replayRecording(t *testing.T, kind market.Kind, recs []rec) replayStats {
 	t.Helper()
 	st := replayStats{compared: map[string]int{}, syncers: map[string]*Syncer{}}
-	// The bookTicker stream runs ahead of the batched depth stream, so a
-	// ticker is matched by its update id wherever it sits in the file.
-	type key struct {
-		sym string
-		id  int64
-	}
-	tickers := map[key][]market.BookTicker{}
-	for _, r := range recs {
-		if r.kind == recTicker {
-			k := key{r.sym, r.ticker.UpdateID}
-			tickers[k] = append(tickers[k], r.ticker)
-		}
-	}
+	tickers := indexTickers(recs)
 	get := func(sym string) *Syncer {
 		s := st.syncers[sym]
 		if s == nil {
@@ -45,17 +73,9 @@ func replayRecording(t *testing.T, kind market.Kind, recs []rec) replayStats {
 	}
 	mismatches := 0
 	compare := func(sym string, b *Book) {
-		for _, tk := range tickers[key{sym, b.UpdateID()}] {
-			st.compared[sym]++
-			bid, ok1 := b.BestBid()
-			ask, ok2 := b.BestAsk()
-			if !ok1 || !ok2 || bid.Price != tk.BidPrice || bid.Qty != tk.BidQty || ask.Price != tk.AskPrice || ask.Qty != tk.AskQty {
-				mismatches++
-				if mismatches <= 5 {
-					t.Errorf("%s u=%d: book %v/%v, bookTicker bid %s x %s ask %s x %s", sym, tk.UpdateID, bid, ask, tk.BidPrice, tk.BidQty, tk.AskPrice, tk.AskQty)
-				}
-			}
-		}
+		n, bad := tickers.check(t, sym, b, 5-mismatches)
+		st.compared[sym] += n
+		mismatches += bad
 	}
 	for _, r := range recs {
 		switch r.kind {
