@@ -1,0 +1,249 @@
+// Package engine is the per-symbol pipeline that live streams, replays and
+// benchmarks all run through: decoded Binance messages in, a synchronized
+// order book and order-flow metrics out.
+//
+// An Engine is not safe for concurrent use: one goroutine feeds it (the
+// service's processing loop, a replay, a benchmark). It does no I/O. When a
+// symbol's book needs a REST snapshot, the engine says so (NeedSnapshot and
+// the OnNeedSnapshot hook) and the owner fetches one and hands it back with
+// HandleSnapshot; in a replay the recording supplies it.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/orderflow/orderflow/binance"
+	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/flow"
+	"github.com/orderflow/orderflow/market"
+)
+
+// Config configures an Engine. The zero value is usable.
+type Config struct {
+	// Market, when MarketKnown, fixes every symbol's market. Otherwise a
+	// symbol's market is detected from its data: a depth event with pu, a
+	// snapshot with E/T or a recording that says so mean USD-M; spot
+	// otherwise.
+	Market      market.Kind
+	MarketKnown bool
+	// Flow configures each symbol's metrics.
+	Flow flow.Config
+	// Sync configures each symbol's book synchronization.
+	Sync book.SyncOptions
+	// OnTrade, if set, is called for every trade accepted into the metrics.
+	OnTrade func(s *Symbol, t *market.Trade)
+	// OnNeedSnapshot, if set, is called when a symbol's book needs a REST
+	// depth snapshot (at start and after every gap).
+	OnNeedSnapshot func(s *Symbol, cause book.Cause)
+	// OnBarClose is called when a bar closes (see flow.Config.OnBarClose).
+	OnBarClose func(s *Symbol, interval time.Duration, b *flow.Bar)
+	// Logger receives resyncs and rejected input; nil discards.
+	Logger *slog.Logger
+}
+
+// Stats counts what the engine has seen; every input that is not used is
+// counted under a reason, never dropped silently.
+type Stats struct {
+	Frames        int64
+	DecodeErrors  int64
+	Trades        int64
+	TradeRejected int64 // duplicate or out-of-order trade ids
+	DepthUpdates  int64
+	BookTickers   int64
+	Snapshots     int64
+	Unknown       int64 // well-formed events of an unhandled type
+	Replies       int64
+	ErrorFrames   int64
+	Shutdowns     int64 // serverShutdown notices
+}
+
+// Engine routes decoded messages to per-symbol state.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	dec     *binance.Decoder
+	msg     binance.Message
+	snap    market.DepthSnapshot
+	symbols map[string]*Symbol
+	order   []*Symbol
+	stats   Stats
+}
+
+// Symbol is one symbol's pipeline state.
+type Symbol struct {
+	Name        string
+	Market      market.Kind
+	marketKnown bool
+	Sync        *book.Syncer
+	Flow        *flow.Tracker
+	e           *Engine
+	// LastTicker is the last bookTicker seen for the symbol.
+	LastTicker    market.BookTicker
+	HaveTicker    bool
+	lastRejectErr error
+}
+
+// New returns an Engine.
+func New(cfg Config) *Engine {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: cfg, log: log, dec: binance.NewDecoder(), symbols: map[string]*Symbol{}}
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Symbols returns the symbols in the order they were first seen.
+func (e *Engine) Symbols() []*Symbol { return e.order }
+
+// Symbol returns a symbol's state, or nil.
+func (e *Engine) Symbol(name string) *Symbol { return e.symbols[name] }
+
+// AddSymbol creates the state of a symbol ahead of its data (the service
+// does this so that a symbol without trades yet still exists).
+func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbol {
+	if s := e.symbols[name]; s != nil {
+		return s
+	}
+	s := &Symbol{Name: name, e: e}
+	fc := e.cfg.Flow
+	if e.cfg.OnBarClose != nil {
+		fc.OnBarClose = func(iv time.Duration, b *flow.Bar) { e.cfg.OnBarClose(s, iv, b) }
+	}
+	s.Flow = flow.NewTracker(name, fc)
+	if e.cfg.MarketKnown {
+		s.setMarket(e.cfg.Market)
+	} else if kindKnown {
+		s.setMarket(kind)
+	}
+	e.symbols[name] = s
+	e.order = append(e.order, s)
+	return s
+}
+
+func (s *Symbol) setMarket(k market.Kind) {
+	s.Market, s.marketKnown = k, true
+	s.Sync = book.NewSyncer(k, s.e.cfg.Sync)
+}
+
+// MarketKnown says whether the symbol's market is settled.
+func (s *Symbol) MarketKnown() bool { return s.marketKnown }
+
+// Synced says whether the symbol's book is synchronized.
+func (s *Symbol) Synced() bool { return s.Sync != nil && s.Sync.Synced() }
+
+// Book returns the symbol's book, or nil before the market is known.
+func (s *Symbol) Book() *book.Book {
+	if s.Sync == nil {
+		return nil
+	}
+	return s.Sync.Book()
+}
+
+// ErrDecode wraps frames the decoder rejected.
+var ErrDecode = errors.New("engine: decode")
+
+// HandleFrame decodes one WebSocket frame and applies it. hint is the
+// market the frame's source claims (a recording or a connection), used when
+// hintKnown and the engine's market is not fixed. It returns the decoded
+// message (valid until the next call) and an error for rejected input; the
+// engine has counted it either way.
+func (e *Engine) HandleFrame(frame []byte, hint market.Kind, hintKnown bool) (*binance.Message, error) {
+	e.stats.Frames++
+	m := &e.msg
+	if err := e.dec.Decode(frame, m); err != nil {
+		e.stats.DecodeErrors++
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return m, e.HandleMessage(m, hint, hintKnown)
+}
+
+// HandleMessage applies an already decoded message.
+func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown bool) error {
+	switch m.Kind {
+	case binance.KindAggTrade, binance.KindTrade:
+		return e.handleTrade(&m.Trade, hint, hintKnown)
+	case binance.KindDepthUpdate:
+		e.stats.DepthUpdates++
+		u := &m.Depth
+		if u.HasPrev {
+			hint, hintKnown = market.USDM, true
+		}
+		s := e.AddSymbol(u.Symbol, hint, hintKnown)
+		if !s.marketKnown {
+			s.setMarket(market.Spot)
+		}
+		s.onResult(s.Sync.OnUpdate(u))
+	case binance.KindBookTicker:
+		e.stats.BookTickers++
+		s := e.AddSymbol(m.Ticker.Symbol, hint, hintKnown)
+		s.LastTicker, s.HaveTicker = m.Ticker, true
+	case binance.KindReply:
+		e.stats.Replies++
+	case binance.KindError:
+		e.stats.ErrorFrames++
+		return fmt.Errorf("engine: error frame code %d: %s", m.Reply.Code, m.Reply.Msg)
+	case binance.KindServerShutdown:
+		e.stats.Shutdowns++
+	default:
+		e.stats.Unknown++
+	}
+	return nil
+}
+
+// HandleTrade applies one trade (from a stream, a REST backfill or a CSV).
+func (e *Engine) HandleTrade(t *market.Trade) error {
+	return e.handleTrade(t, 0, false)
+}
+
+func (e *Engine) handleTrade(t *market.Trade, hint market.Kind, hintKnown bool) error {
+	s := e.AddSymbol(t.Symbol, hint, hintKnown)
+	if err := s.Flow.Add(t); err != nil {
+		e.stats.TradeRejected++
+		return fmt.Errorf("engine: %s trade %d: %w", t.Symbol, t.ID, err)
+	}
+	e.stats.Trades++
+	if e.cfg.OnTrade != nil {
+		e.cfg.OnTrade(s, t)
+	}
+	return nil
+}
+
+// HandleSnapshot decodes a REST depth snapshot body for symbol and hands
+// it to the symbol's book synchronizer.
+func (e *Engine) HandleSnapshot(symbol string, body []byte, hint market.Kind, hintKnown bool) error {
+	if err := binance.DecodeDepthSnapshot(body, &e.snap); err != nil {
+		e.stats.DecodeErrors++
+		return fmt.Errorf("%w: snapshot %s: %w", ErrDecode, symbol, err)
+	}
+	e.snap.Symbol = symbol
+	return e.ApplySnapshot(&e.snap, hint, hintKnown)
+}
+
+// ApplySnapshot hands a decoded snapshot to the symbol's synchronizer.
+func (e *Engine) ApplySnapshot(snap *market.DepthSnapshot, hint market.Kind, hintKnown bool) error {
+	e.stats.Snapshots++
+	if snap.EventTime != 0 || snap.TransactTime != 0 {
+		hint, hintKnown = market.USDM, true
+	}
+	s := e.AddSymbol(snap.Symbol, hint, hintKnown)
+	if !s.marketKnown {
+		s.setMarket(market.Spot)
+	}
+	s.onResult(s.Sync.OnSnapshot(snap))
+	return nil
+}
+
+func (s *Symbol) onResult(r book.Result) {
+	if r.Action == book.NeedSnapshot {
+		s.e.log.Info("book needs snapshot", "symbol", s.Name, "cause", r.Cause.String())
+		if s.e.cfg.OnNeedSnapshot != nil {
+			s.e.cfg.OnNeedSnapshot(s, r.Cause)
+		}
+	}
+}
