@@ -55,10 +55,14 @@ func TestHFTFiles(t *testing.T) {
 					snaps++
 					var body struct {
 						LastUpdateID int64       `json:"lastUpdateId"`
-						Bids, Asks   [][2]string `json:"bids"`
+						Bids         [][2]string `json:"bids"`
+						Asks         [][2]string `json:"asks"`
 					}
 					if err := json.Unmarshal(rec.Data, &body); err != nil {
 						t.Fatalf("snapshot %d: %v", i, err)
+					}
+					if len(body.Bids) != 1000 || len(body.Asks) != 1000 {
+						t.Errorf("snapshot has %dx%d levels, want 1000x1000", len(body.Bids), len(body.Asks))
 					}
 					if body.LastUpdateID != tt.lastUpdateID {
 						t.Errorf("snapshot lastUpdateId %d, want %d", body.LastUpdateID, tt.lastUpdateID)
