@@ -10,6 +10,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -241,7 +242,13 @@ func (e *Engine) ApplySnapshot(snap *market.DepthSnapshot, hint market.Kind, hin
 
 func (s *Symbol) onResult(r book.Result) {
 	if r.Action == book.NeedSnapshot {
-		s.e.log.Info("book needs snapshot", "symbol", s.Name, "cause", r.Cause.String())
+		// The first snapshot is routine; anything else is a resync, which
+		// users want to see in the log with its cause.
+		lvl := slog.LevelWarn
+		if r.Cause == book.CauseInitial {
+			lvl = slog.LevelDebug
+		}
+		s.e.log.Log(context.Background(), lvl, "book needs snapshot", "symbol", s.Name, "cause", r.Cause.String())
 		if s.e.cfg.OnNeedSnapshot != nil {
 			s.e.cfg.OnNeedSnapshot(s, r.Cause)
 		}

@@ -20,25 +20,25 @@ import (
 )
 
 type refBar struct {
-	Start                          int64
-	Open, High, Low, Close         *big.Rat
+	Start                         int64
+	Open, High, Low, Close        *big.Rat
 	Volume, Buy, Sell, Delta, CVD *big.Rat
-	Trades                         int64
+	Trades                        int64
 }
 
 type refSymbol struct {
-	Symbol      string
-	Trades      int64
-	Buy, Sell   *big.Rat
-	Notional    *big.Rat
-	Bars        []*refBar
-	cvd         *big.Rat
-	bids, asks  map[string]*big.Rat // keyed by canonical price string
-	bookID      int64
-	synced      bool
-	buffered    []refDepth
-	firstU      int64
-	haveFirstU  bool
+	Symbol     string
+	Trades     int64
+	Buy, Sell  *big.Rat
+	Notional   *big.Rat
+	Bars       []*refBar
+	cvd        *big.Rat
+	bids, asks map[string]*big.Rat // keyed by canonical price string
+	bookID     int64
+	synced     bool
+	buffered   []refDepth
+	firstU     int64
+	haveFirstU bool
 }
 
 type refDepth struct {
@@ -140,10 +140,10 @@ func referenceSpot(t *testing.T, files []string) *refSymbol {
 				cur.CVD = new(big.Rat).Set(rs.cvd)
 			case strings.Contains(env.Stream, "@depth"):
 				var d struct {
-					U int64       `json:"U"`
-					Lu int64      `json:"u"`
-					B [][2]string `json:"b"`
-					A [][2]string `json:"a"`
+					U  int64       `json:"U"`
+					Lu int64       `json:"u"`
+					B  [][2]string `json:"b"`
+					A  [][2]string `json:"a"`
 				}
 				if err := json.Unmarshal(env.Data, &d); err != nil {
 					t.Fatal(err)
