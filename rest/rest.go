@@ -38,8 +38,8 @@ import (
 
 // Defaults used when an Options field is zero.
 const (
-	DefaultSpotWeightLimit = 6000 // spot REQUEST_WEIGHT per minute per IP
-	DefaultUSDMWeightLimit = 2400 // USD-M REQUEST_WEIGHT per minute per IP
+	DefaultSpotWeightLimit = binance.SpotWeightPerMinute // spot REQUEST_WEIGHT per minute per IP
+	DefaultUSDMWeightLimit = binance.USDMWeightPerMinute // USD-M REQUEST_WEIGHT per minute per IP
 	DefaultTimeout         = 10 * time.Second
 	DefaultMaxAttempts     = 5
 	DefaultRetryMin        = 250 * time.Millisecond
@@ -119,11 +119,12 @@ type paths struct {
 	aggTradesWeight, exchangeInfoWeight  int
 }
 
-// Spot: aggTrades weight 4, exchangeInfo 20, time 1 (spot rest-api.md);
-// USD-M: aggTrades 20, exchangeInfo 1, time 1 (USD-M market-data docs).
+// marketPaths completes binance.RESTPaths with the time endpoint and the
+// fixed weights: exchangeInfo weighs 20 on spot, 1 on USD-M; time 1 on both
+// (spot rest-api.md, USD-M market-data docs).
 var marketPaths = map[market.Kind]paths{
-	market.Spot: {"/api/v3/depth", "/api/v3/aggTrades", "/api/v3/exchangeInfo", "/api/v3/time", 4, 20},
-	market.USDM: {"/fapi/v1/depth", "/fapi/v1/aggTrades", "/fapi/v1/exchangeInfo", "/fapi/v1/time", 20, 1},
+	market.Spot: {binance.SpotDepthPath, binance.SpotAggTradesPath, binance.SpotExchangeInfoPath, "/api/v3/time", binance.AggTradesWeight(market.Spot), 20},
+	market.USDM: {binance.USDMDepthPath, binance.USDMAggTradesPath, binance.USDMExchangeInfoPath, "/fapi/v1/time", binance.AggTradesWeight(market.USDM), 1},
 }
 
 // New returns a Client for opts.
