@@ -353,7 +353,10 @@ type wireEvent struct {
 	U   int64           `json:"u"`
 	PU  *int64          `json:"pu"`
 	M   bool            `json:"m"`
-	X   string          `json:"X"`
+	// BestMatch is spot's "M": declared so that encoding/json, which
+	// matches keys case-insensitively, cannot read it into m.
+	BestMatch bool   `json:"M"`
+	X         string `json:"X"`
 }
 
 type wireSnap struct {

@@ -116,6 +116,14 @@ func (s *Server) handleWS(a area, combined bool) http.HandlerFunc {
 			return
 		}
 		defer s.untrack(c)
+		c.ctx, c.cancel = context.WithCancel(s.ctx)
+		defer c.cancel()
+		// Subscribe before the handshake completes, so that a client that
+		// has connected has missed nothing published after it.
+		for i, t := range topics {
+			s.subscribe(c, t, names[i])
+		}
+		defer s.unsubscribeAll(c)
 		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 			CompressionMode: websocket.CompressionDisabled,
 			OnPingReceived:  c.onPing,
@@ -127,10 +135,6 @@ func (s *Server) handleWS(a area, combined bool) http.HandlerFunc {
 		}
 		ws.SetReadLimit(1 << 20)
 		c.ws = ws
-		c.ctx, c.cancel = context.WithCancel(s.ctx)
-		for i, t := range topics {
-			s.subscribe(c, t, names[i])
-		}
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); c.writer() }()
@@ -138,7 +142,6 @@ func (s *Server) handleWS(a area, combined bool) http.HandlerFunc {
 		c.reader()
 		c.cancel()
 		wg.Wait()
-		s.unsubscribeAll(c)
 		_ = ws.CloseNow()
 	}
 }
