@@ -428,7 +428,7 @@ func (b *Book) bandIndexes(bps int) (bi, ai int, ok bool) {
 	if ub < 10_000 {
 		q, r, over := mulDiv(sum, 10_000-ub, 20_000)
 		if r != 0 {
-			_ = q // ceil: the bound itself may lie between two 1e-8 steps
+			q++ // ceil: the bound itself may lie between two 1e-8 steps
 		}
 		if !over && q <= math.MaxInt64 {
 			bi, _ = bidIndex(b.bids, fixed.Dec(q))
