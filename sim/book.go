@@ -7,17 +7,17 @@ import (
 	"github.com/orderflow/orderflow/market"
 )
 
-// book is the simulator's own order book: one sorted slice per side with
+// simBook is the simulator's own order simBook: one sorted slice per side with
 // the best price at the end, so the frequent changes near the top move few
 // elements. It is private on purpose: the simulator must not depend on the
-// client-side book package it is used to test.
-type book struct {
+// client-side simBook package it is used to test.
+type simBook struct {
 	bids []market.Level // ascending by price: best bid last
 	asks []market.Level // descending by price: best ask last
 }
 
-// reset replaces the book with a snapshot given best-first per side.
-func (b *book) reset(bids, asks []market.Level) {
+// reset replaces the simBook with a snapshot given best-first per side.
+func (b *simBook) reset(bids, asks []market.Level) {
 	b.bids = b.bids[:0]
 	b.asks = b.asks[:0]
 	for i := len(bids) - 1; i >= 0; i-- {
@@ -44,7 +44,7 @@ func find(side []market.Level, bid bool, p fixed.Dec) (int, bool) {
 }
 
 // set writes an absolute quantity at a price; zero removes the level.
-func (b *book) set(bid bool, p, q fixed.Dec) {
+func (b *simBook) set(bid bool, p, q fixed.Dec) {
 	side := &b.asks
 	if bid {
 		side = &b.bids
@@ -65,7 +65,7 @@ func (b *book) set(bid bool, p, q fixed.Dec) {
 }
 
 // apply applies a diff-depth event's levels.
-func (b *book) apply(bids, asks []market.Level) {
+func (b *simBook) apply(bids, asks []market.Level) {
 	for _, l := range bids {
 		b.set(true, l.Price, l.Qty)
 	}
@@ -75,7 +75,7 @@ func (b *book) apply(bids, asks []market.Level) {
 }
 
 // top appends up to limit levels of each side, best first.
-func (b *book) top(limit int, bids, asks []market.Level) ([]market.Level, []market.Level) {
+func (b *simBook) top(limit int, bids, asks []market.Level) ([]market.Level, []market.Level) {
 	for i := len(b.bids) - 1; i >= 0 && len(b.bids)-1-i < limit; i-- {
 		bids = append(bids, b.bids[i])
 	}
@@ -86,7 +86,7 @@ func (b *book) top(limit int, bids, asks []market.Level) ([]market.Level, []mark
 }
 
 // best returns the best bid and ask levels (zero Level when a side is empty).
-func (b *book) best() (bid, ask market.Level) {
+func (b *simBook) best() (bid, ask market.Level) {
 	if n := len(b.bids); n > 0 {
 		bid = b.bids[n-1]
 	}
@@ -97,8 +97,8 @@ func (b *book) best() (bid, ask market.Level) {
 }
 
 // clone returns an independent copy.
-func (b *book) clone() book {
-	return book{
+func (b *simBook) clone() simBook {
+	return simBook{
 		bids: append([]market.Level(nil), b.bids...),
 		asks: append([]market.Level(nil), b.asks...),
 	}
@@ -108,7 +108,7 @@ func (b *book) clone() book {
 // from to with quantity 0, every level of to that b lacks or holds at a
 // different quantity with to's quantity. Both results are sorted as the
 // sides are stored (best last).
-func (b *book) diffTo(to *book) (bids, asks []market.Level) {
+func (b *simBook) diffTo(to *simBook) (bids, asks []market.Level) {
 	return diffSide(b.bids, to.bids, true), diffSide(b.asks, to.asks, false)
 }
 

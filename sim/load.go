@@ -45,7 +45,7 @@ type Recording struct {
 // LoadStats counts what loading left out, so nothing is dropped silently.
 type LoadStats struct {
 	// PreRoll counts events before each symbol's sync point: applied to the
-	// simulator's book (depth) or left out (trades, tickers), never published.
+	// simulator's simBook (depth) or left out (trades, tickers), never published.
 	PreRoll int
 	// ExtraSnapshots counts snapshots after a symbol's first one (unused).
 	ExtraSnapshots int
@@ -105,7 +105,7 @@ type symData struct {
 	priceW, qtyW     int
 	priceSig, qtySig int
 
-	start  book  // book at the sync point (snapshot + bridge event)
+	start  simBook  // simBook at the sync point (snapshot + bridge event)
 	bridge int64 // u of the bridge event: the book's id at the sync point
 	bridgT int64 // T of the bridge event (USD-M)
 	depth  []depthEv
@@ -550,7 +550,7 @@ func (l *loader) frame(fr *wireFrame, localMs int64, fs *fileState, fileSym *str
 	return nil
 }
 
-// prepare syncs the simulator's book with the symbol's snapshot by
+// prepare syncs the simulator's simBook with the symbol's snapshot by
 // Binance's documented procedure, drops what precedes the sync point, and
 // checks that the depth events after it chain without a gap.
 func (s *rawSym) prepare(kind market.Kind, st *LoadStats) (*symData, error) {
@@ -642,8 +642,11 @@ func (s *rawSym) prepare(kind market.Kind, st *LoadStats) (*symData, error) {
 		sd.derivedAgg = true
 	}
 	sd.has[chAggTrade] = len(sd.aggs) > 0
-	if n := len(sd.trades); n > 0 {
+	switch n := len(sd.trades); {
+	case n > 0:
 		sd.tradeSpan = sd.trades[n-1].id - sd.trades[0].id + 1
+	case len(sd.aggs) > 0: // recorded aggTrades only: their f..l cover the trade ids
+		sd.tradeSpan = sd.aggs[len(sd.aggs)-1].l - sd.aggs[0].f + 1
 	}
 	if n := len(sd.aggs); n > 0 {
 		sd.aggSpan = sd.aggs[n-1].id - sd.aggs[0].id + 1

@@ -40,9 +40,9 @@ func (s *Server) replay(ctx context.Context) {
 }
 
 // transition starts a new round for one symbol: one synthetic depthUpdate
-// turns the book as the previous round left it into the book at the
+// turns the simBook as the previous round left it into the simBook at the
 // recording's sync point, with the next update id, so every later diff of
-// the round applies to the client's book exactly as in round 0.
+// the round applies to the client's simBook exactly as in round 0.
 func (s *Server) transition(ss *symState, t int64) {
 	sd := ss.src
 	ss.mu.Lock()
@@ -187,7 +187,7 @@ func (s *Server) deliver(ctx context.Context, t *topic, subs []sub, data []byte)
 	}
 }
 
-// bookTop returns the simulator's book for a REST snapshot.
+// bookTop returns the simulator's simBook for a REST snapshot.
 func (ss *symState) bookTop(limit int) (lastU, lastT int64, bids, asks []market.Level) {
 	ss.mu.RLock()
 	defer ss.mu.RUnlock()

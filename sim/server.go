@@ -105,7 +105,7 @@ type Server struct {
 type symState struct {
 	src    *symData
 	mu     sync.RWMutex
-	book   book
+	book   simBook
 	lastU  int64 // u of the last depth event applied: the snapshot's lastUpdateId
 	lastT  int64 // T of that event (USD-M snapshots carry it)
 	hist   []aggEv
