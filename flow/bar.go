@@ -137,6 +137,13 @@ type barSeries struct {
 	ring  []Bar
 	start int
 	n     int
+
+	// maxLevels and maxStacked are the largest footprint and stacked
+	// lengths seen: a recycled slice smaller than that is replaced at bar
+	// open by one with room to spare, so a bar allocates at most once, and
+	// not at all once the ring's slices have all grown to the largest bar.
+	maxLevels  int
+	maxStacked int
 }
 
 func newBarSeries(symbol string, iv time.Duration, cfg *Config) *barSeries {
@@ -159,6 +166,12 @@ func (bs *barSeries) add(tr *market.Trade, side market.Side, notional, cvd fixed
 	if !bs.open {
 		bs.open = true
 		fp, st := b.Footprint[:0], b.Stacked[:0]
+		if cap(fp) < bs.maxLevels {
+			fp = make([]FootprintLevel, 0, bs.maxLevels+bs.maxLevels/4)
+		}
+		if cap(st) < bs.maxStacked {
+			st = make([]StackedImbalance, 0, bs.maxStacked+bs.maxStacked/4)
+		}
 		*b = Bar{Symbol: bs.symbol, Interval: bs.interval, Start: startMS, End: startMS + bs.ms,
 			Open: tr.Price, High: tr.Price, Low: tr.Price, FirstID: tr.ID, FirstTime: tr.Time,
 			Footprint: fp, Stacked: st}
@@ -229,6 +242,8 @@ func (bs *barSeries) close() {
 	b := &bs.cur
 	b.Closed = true
 	finishBar(b, bs.delta, bs.maxD, bs.minD, bs.cfg)
+	bs.maxLevels = max(bs.maxLevels, len(b.Footprint))
+	bs.maxStacked = max(bs.maxStacked, len(b.Stacked))
 	if len(bs.ring) == 0 {
 		if bs.cfg.OnBarClose != nil {
 			bs.cfg.OnBarClose(bs.interval, b)

@@ -12,7 +12,7 @@ import (
 
 // Defaults applied by NewTracker to zero fields of Config.
 const (
-	DefaultBarHistory          = 240
+	DefaultBarHistory          = 120
 	DefaultImbalancePercent    = 300
 	DefaultStackedImbalanceMin = 3
 	DefaultValueAreaPercent    = 70
@@ -47,7 +47,10 @@ type Config struct {
 	BarIntervals []time.Duration
 
 	// BarHistory is how many closed bars are kept per interval (default
-	// 240). Bars(interval, n) and Profile(from, to) read from them.
+	// 120: two hours of 1m bars). Bars(interval, n) and Profile(from, to)
+	// read from them. Memory grows with it: each kept bar holds a footprint
+	// as long as the largest bar seen (48 bytes a price), e.g. about 60 KB
+	// for a busy BTCUSDT minute at raw prices.
 	BarHistory int
 
 	// PriceGroup is the footprint and profile bucket size: a trade at price

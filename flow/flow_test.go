@@ -388,3 +388,27 @@ func TestTradeHistory(t *testing.T) {
 		})
 	}
 }
+
+func TestVolumeFormatting(t *testing.T) {
+	tests := []struct {
+		name  string
+		v     Volume
+		text  string
+		float float64
+	}{
+		{"Zero", Volume{}, "0", 0},
+		{"OneSatoshi", Volume(fixed.I128(1)), "0.00000001", 1e-8},
+		{"MinusOneSatoshi", Volume(fixed.I128(-1)), "-0.00000001", -1e-8},
+		{"Negative", Volume(fixed.I128(-1_234_500_000)), "-12.345", -12.345},
+		{"Beyond64Bits", Volume(fixed.Mul(1<<62, 8)), "368934881474.19103232", 368934881474.19103232},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := tc.v.MarshalText()
+			eq(t, "text", string(b), tc.text)
+			if tc.v.Float64() != tc.float {
+				t.Errorf("Float64 = %v, want %v", tc.v.Float64(), tc.float)
+			}
+		})
+	}
+}

@@ -31,10 +31,7 @@ func (v Volume) String() string { return fixed.Int128(v).FormatScaled(fixed.Scal
 func (v Volume) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
 // Float64 returns v as a float64, for display and ratios only.
-func (v Volume) Float64() float64 {
-	f, _ := new(big.Float).SetInt(fixed.Int128(v).Big()).Float64()
-	return f / 1e8
-}
+func (v Volume) Float64() float64 { return toFloat(fixed.Int128(v)) / 1e8 }
 
 // Notional is an exact sum of price*qty products at scale 1e-16 (a sum of
 // fixed.MulDec), in quote-asset units. It marshals to JSON as an exact
@@ -57,15 +54,33 @@ func (n Notional) String() string { return fixed.Int128(n).FormatScaled(2 * fixe
 func (n Notional) MarshalText() ([]byte, error) { return []byte(n.String()), nil }
 
 // Float64 returns n as a float64, for display and ratios only.
-func (n Notional) Float64() float64 {
-	f, _ := new(big.Float).SetInt(fixed.Int128(n).Big()).Float64()
-	return f / 1e16
+func (n Notional) Float64() float64 { return toFloat(fixed.Int128(n)) / 1e16 }
+
+// toFloat converts without allocating; it may differ from the correctly
+// rounded value in the last bit, which display does not care about.
+func toFloat(a fixed.Int128) float64 {
+	if a.Hi < 0 { // convert the magnitude so that small negatives keep their low bits
+		return -toFloat(a.Neg())
+	}
+	return float64(a.Hi)*(1<<64) + float64(a.Lo)
 }
 
 // vwap is sum(p*q)/sum(q) rounded half to even, 0 and false for no volume.
 func vwap(n fixed.Int128, v fixed.Int128) (fixed.Dec, bool) {
 	if v.Sign() == 0 {
 		return 0, false
+	}
+	// Fast path without big.Int (bar closes must not allocate): a
+	// non-negative 128-bit notional over a volume that fits in 63 bits,
+	// with a quotient that fits in 64 bits.
+	if n.Hi >= 0 && v.Hi == 0 && v.Lo < 1<<63 && uint64(n.Hi) < v.Lo {
+		q, r := bits.Div64(uint64(n.Hi), n.Lo, v.Lo)
+		if twice := r << 1; twice > v.Lo || (twice == v.Lo && q&1 == 1) {
+			q++
+		}
+		if q < 1<<63 {
+			return fixed.Dec(q), true
+		}
 	}
 	return fixed.VWAP(n, v)
 }
@@ -74,6 +89,13 @@ func vwap(n fixed.Int128, v fixed.Int128) (fixed.Dec, bool) {
 func avgSize(v fixed.Int128, count int64) fixed.Dec {
 	if count <= 0 {
 		return 0
+	}
+	if v.Hi == 0 && v.Lo < 1<<63 { // fast path, no big.Int
+		q, r := v.Lo/uint64(count), v.Lo%uint64(count)
+		if twice := r << 1; twice > uint64(count) || (twice == uint64(count) && q&1 == 1) {
+			q++
+		}
+		return fixed.Dec(q)
 	}
 	q, ok := fixed.DivRound(v.Big(), big.NewInt(count))
 	if !ok || !q.IsInt64() {
