@@ -59,6 +59,7 @@ type Stats struct {
 	Replies       int64
 	ErrorFrames   int64
 	Shutdowns     int64 // serverShutdown notices
+	UnknownSymbol int64 // messages for symbols not subscribed
 }
 
 // Engine routes decoded messages to per-symbol state.
@@ -253,4 +254,16 @@ func (s *Symbol) onResult(r book.Result) {
 			s.e.cfg.OnNeedSnapshot(s, r.Cause)
 		}
 	}
+}
+
+// CountDecodeError counts a frame that was decoded (and rejected) outside
+// HandleFrame, so every rejected frame shows in Stats.
+func (e *Engine) CountDecodeError() {
+	e.stats.Frames++
+	e.stats.DecodeErrors++
+}
+
+// CountUnknownSymbol counts a message for a symbol nobody subscribed.
+func (e *Engine) CountUnknownSymbol() {
+	e.stats.UnknownSymbol++
 }

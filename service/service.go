@@ -1,0 +1,437 @@
+// Package service runs the order-flow pipeline against Binance for a set of
+// symbols and owns its lifecycle.
+//
+// Concurrency model. A Service has one lifecycle lock: Start, Stop and
+// Restart hold it for their whole duration, so concurrent callers are
+// serialized and always leave the service in a consistent state. Each Start
+// creates a run: a fresh engine, fresh stream connections, a snapshot worker
+// and a backfill worker, each a task with one goroutine that the run owns.
+// Stop cancels the run's context and waits for every task, reporting each,
+// within a budget; nothing of a run survives into the next one.
+//
+// Stream handlers and the workers feed one engine under the run's data lock
+// (the engine is single-threaded by design); readers take the same lock
+// briefly through View.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderflow/orderflow/binance"
+	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/engine"
+	"github.com/orderflow/orderflow/feed"
+	"github.com/orderflow/orderflow/flow"
+	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/rest"
+)
+
+// State is the service's lifecycle state.
+type State int32
+
+// Lifecycle states.
+const (
+	Stopped State = iota
+	Starting
+	Running
+	Stopping
+)
+
+// String names the state.
+func (s State) String() string {
+	switch s {
+	case Starting:
+		return "starting"
+	case Running:
+		return "running"
+	case Stopping:
+		return "stopping"
+	}
+	return "stopped"
+}
+
+// Config configures a Service. Zero fields take the documented defaults.
+type Config struct {
+	// Symbols to stream, e.g. BTCUSDT. Upper or lower case.
+	Symbols []string
+	// Market is spot (default) or USD-M.
+	Market market.Kind
+	// WSURL and RESTURL default to Binance's live endpoints for Market.
+	// Pointed at `orderflow sim` they work unchanged.
+	WSURL, RESTURL string
+	// TradeChannel is "aggTrade" (default) or "trade".
+	TradeChannel string
+	// DepthChannel is the diff-depth stream, default "depth@100ms".
+	DepthChannel string
+	// DialTimeout bounds one WebSocket dial. Default 10 s.
+	DialTimeout time.Duration
+	// StaleTimeout: no frame for this long means a half-open connection.
+	// Default: feed's (60 s).
+	StaleTimeout time.Duration
+	// StopTimeout is Stop's budget when its context has no earlier
+	// deadline. Default 5 s.
+	StopTimeout time.Duration
+	// SnapshotLimit is the depth of REST snapshots. Default 1000.
+	SnapshotLimit int
+	// Backfill is how many recent aggregate trades to fetch from REST at
+	// start (warm start). Default 1000; negative disables. Gaps after a
+	// reconnect are always filled from REST by id (aggTrade channel).
+	Backfill int
+	// MaxPending bounds the stream trades held while a backfill runs.
+	// Default 100,000.
+	MaxPending int
+	// LogTrades is how many trades per symbol are logged at info
+	// ("Trade #1: BUY 0.000240 @ 91,436.75"); the rest go to debug.
+	// Default 10; negative logs none at info.
+	LogTrades int
+	// Flow configures the metrics.
+	Flow flow.Config
+	// HTTPClient is used for REST and WebSocket handshakes.
+	HTTPClient *http.Client
+	// Logger receives the service's logs. Default slog.Default().
+	Logger *slog.Logger
+	// DataDir, if set, is locked while the service runs, so a second
+	// instance on the same directory, in this process or another, fails.
+	DataDir string
+	// OnEvent, if set, receives every trade accepted and every bar closed,
+	// under the data lock: it must not block (push fan-out copies and
+	// returns).
+	OnEvent func(Event)
+}
+
+// Event is what OnEvent receives.
+type Event struct {
+	Symbol   string
+	Trade    *market.Trade // a trade accepted into the metrics
+	Bar      *flow.Bar     // a closed bar
+	Interval time.Duration // the bar's interval
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	d := *c
+	if len(d.Symbols) == 0 {
+		return d, errors.New("service: no symbols")
+	}
+	seen := map[string]bool{}
+	syms := make([]string, 0, len(d.Symbols))
+	for _, s := range d.Symbols {
+		s = strings.ToUpper(strings.TrimSpace(s))
+		if err := ValidSymbol(s); err != nil {
+			return d, err
+		}
+		if !seen[s] {
+			seen[s] = true
+			syms = append(syms, s)
+		}
+	}
+	d.Symbols = syms
+	ep := binance.DefaultEndpoints(d.Market)
+	if d.WSURL == "" {
+		d.WSURL = ep.WS
+	}
+	if d.RESTURL == "" {
+		d.RESTURL = ep.REST
+	}
+	if d.TradeChannel == "" {
+		d.TradeChannel = binance.ChannelAggTrade
+	}
+	if d.TradeChannel != binance.ChannelAggTrade && d.TradeChannel != binance.ChannelTrade {
+		return d, fmt.Errorf("service: trade channel %q: want aggTrade or trade", d.TradeChannel)
+	}
+	if d.DepthChannel == "" {
+		d.DepthChannel = binance.ChannelDepth100ms
+	}
+	if d.DialTimeout <= 0 {
+		d.DialTimeout = 10 * time.Second
+	}
+	if d.StopTimeout <= 0 {
+		d.StopTimeout = 5 * time.Second
+	}
+	if d.SnapshotLimit <= 0 {
+		d.SnapshotLimit = 1000
+	}
+	if d.Backfill == 0 {
+		d.Backfill = 1000
+	}
+	if d.MaxPending <= 0 {
+		d.MaxPending = 100_000
+	}
+	if d.LogTrades == 0 {
+		d.LogTrades = 10
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if err := d.Flow.Validate(); err != nil {
+		return d, fmt.Errorf("service: flow config: %w", err)
+	}
+	return d, nil
+}
+
+// ValidSymbol checks a symbol name: 2 to 20 upper-case letters and digits.
+func ValidSymbol(s string) error {
+	if len(s) < 2 || len(s) > 20 {
+		return fmt.Errorf("service: symbol %q: want 2 to 20 letters or digits", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return fmt.Errorf("service: symbol %q: want letters and digits only", s)
+		}
+	}
+	return nil
+}
+
+// Service runs the streams and metrics for a set of symbols. Create it with
+// New; the zero value is not usable.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	lc    sync.Mutex // held by Start, Stop and Restart for their whole run
+	state atomic.Int32
+	cur   atomic.Pointer[run]
+	// symbols is the current symbol set, changed by AddSymbol/RemoveSymbol.
+	symMu   sync.Mutex
+	symbols []string
+}
+
+// New checks cfg and returns a stopped Service.
+func New(cfg Config) (*Service, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: c, log: c.Logger, symbols: slices.Clone(c.Symbols)}, nil
+}
+
+// State returns the lifecycle state.
+func (s *Service) State() State { return State(s.state.Load()) }
+
+// Config returns the configuration in force (with defaults filled in).
+func (s *Service) Config() Config { return s.cfg }
+
+// Symbols returns the current symbol set.
+func (s *Service) Symbols() []string {
+	s.symMu.Lock()
+	defer s.symMu.Unlock()
+	return slices.Clone(s.symbols)
+}
+
+// ErrNotRunning is returned by readers when the service is not running.
+var ErrNotRunning = errors.New("service: not running")
+
+// ErrUnknownSymbol is returned for a symbol the service does not stream.
+var ErrUnknownSymbol = errors.New("service: unknown symbol")
+
+// Start starts the streams. On a running service it does nothing and logs
+// so. It returns once every task has been launched (connections complete
+// in the background; Status shows their progress).
+func (s *Service) Start(ctx context.Context) error {
+	s.lc.Lock()
+	defer s.lc.Unlock()
+	return s.startLocked(ctx)
+}
+
+func (s *Service) startLocked(ctx context.Context) error {
+	if st := s.State(); st != Stopped {
+		s.log.Info("Order flow service already running - skipping reinitialization", "state", st.String())
+		return nil
+	}
+	s.state.Store(int32(Starting))
+	syms := s.Symbols()
+	s.log.Info(fmt.Sprintf("Starting order flow service for %d symbols", len(syms)), "symbols", strings.Join(syms, ","),
+		"market", s.cfg.Market.String(), "ws", s.cfg.WSURL, "rest", s.cfg.RESTURL)
+	r, err := newRun(s, syms)
+	if err != nil {
+		s.state.Store(int32(Stopped))
+		return err
+	}
+	if err := r.start(ctx); err != nil {
+		s.state.Store(int32(Stopped))
+		return err
+	}
+	s.cur.Store(r)
+	s.state.Store(int32(Running))
+	return nil
+}
+
+// Stop cancels every task and waits for each, within the configured
+// budget or ctx's deadline, whichever is first. It logs each task as it
+// ends and returns an error naming any task that did not end in time; it
+// never blocks beyond the budget. Stop on a stopped service does nothing.
+func (s *Service) Stop(ctx context.Context) error {
+	s.lc.Lock()
+	defer s.lc.Unlock()
+	return s.stopLocked(ctx)
+}
+
+func (s *Service) stopLocked(ctx context.Context) error {
+	r := s.cur.Load()
+	if r == nil || s.State() != Running {
+		s.log.Info("Order flow service not running - nothing to stop")
+		return nil
+	}
+	s.state.Store(int32(Stopping))
+	err := r.stop(ctx, s.cfg.StopTimeout)
+	s.cur.Store(nil)
+	s.state.Store(int32(Stopped))
+	return err
+}
+
+// Restart stops the service cleanly, then starts it again with nothing of
+// the old run left (new connections, new books, new metrics, re-warmed by
+// the backfill).
+func (s *Service) Restart(ctx context.Context) error {
+	s.lc.Lock()
+	defer s.lc.Unlock()
+	if err := s.stopLocked(ctx); err != nil {
+		// The old run's stuck tasks were cancelled and share nothing with
+		// a new run, so starting is still safe; report both.
+		return errors.Join(err, s.startLocked(ctx))
+	}
+	return s.startLocked(ctx)
+}
+
+// View runs f with the engine of the current run under the data lock. f
+// must be quick and must not keep references to engine state after it
+// returns (copy what it needs).
+func (s *Service) View(f func(e *engine.Engine) error) error {
+	r := s.cur.Load()
+	if r == nil {
+		return ErrNotRunning
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return f(r.eng)
+}
+
+// ViewSymbol runs f with one symbol's state under the data lock.
+func (s *Service) ViewSymbol(symbol string, f func(sym *engine.Symbol) error) error {
+	symbol = strings.ToUpper(symbol)
+	return s.View(func(e *engine.Engine) error {
+		sym := e.Symbol(symbol)
+		if sym == nil {
+			return fmt.Errorf("%w: %s", ErrUnknownSymbol, symbol)
+		}
+		return f(sym)
+	})
+}
+
+// Status is a snapshot of the service and its streams.
+type Status struct {
+	State   string         `json:"state"`
+	Market  string         `json:"market"`
+	Symbols []SymbolStatus `json:"symbols"`
+	Streams []StreamStatus `json:"streams"`
+	Engine  engine.Stats   `json:"engine"`
+	// Backfill counts trades fetched from REST to warm up or fill gaps,
+	// duplicates skipped at the stream/REST seam, and ids that could not
+	// be recovered.
+	Backfill BackfillStats `json:"backfill"`
+	Started  time.Time     `json:"started,omitzero"`
+}
+
+// SymbolStatus is one symbol's state.
+type SymbolStatus struct {
+	Symbol     string     `json:"symbol"`
+	BookSynced bool       `json:"book_synced"`
+	BookState  string     `json:"book_state"`
+	UpdateID   int64      `json:"update_id"`
+	Trades     int64      `json:"trades"`
+	LastTrade  int64      `json:"last_trade_id"`
+	LastTime   int64      `json:"last_trade_time"`
+	Resyncs    uint64     `json:"resyncs"`
+	BookStats  book.Stats `json:"-"`
+}
+
+// StreamStatus is one connection's state and counters.
+type StreamStatus struct {
+	Name       string `json:"name"`
+	State      string `json:"state"`
+	Streams    int    `json:"streams"`
+	Reconnects uint64 `json:"reconnects"`
+	Frames     uint64 `json:"frames"`
+	Bytes      uint64 `json:"bytes"`
+	Rotations  uint64 `json:"rotations"`
+	Stale      uint64 `json:"stale"`
+}
+
+// BackfillStats counts REST trade recovery.
+type BackfillStats struct {
+	Fetched    int64 `json:"fetched"`
+	Duplicates int64 `json:"duplicates"`
+	Missing    int64 `json:"missing"`
+	Requests   int64 `json:"requests"`
+	Errors     int64 `json:"errors"`
+}
+
+// Status returns the service's state, per-symbol and per-stream.
+func (s *Service) Status() Status {
+	st := Status{State: s.State().String(), Market: s.cfg.Market.String()}
+	r := s.cur.Load()
+	if r == nil {
+		return st
+	}
+	st.Started = r.started
+	for _, c := range r.conns {
+		cs := c.conn.Status()
+		st.Streams = append(st.Streams, StreamStatus{Name: c.name, State: cs.State.String(), Streams: cs.Streams,
+			Reconnects: cs.Reconnects, Frames: cs.Frames, Bytes: cs.Bytes, Rotations: cs.Rotations, Stale: cs.Stale})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st.Engine = r.eng.Stats()
+	st.Backfill = r.bf
+	for _, name := range r.symbols {
+		ss := SymbolStatus{Symbol: name}
+		if sym := r.eng.Symbol(name); sym != nil {
+			t := sym.Flow.Totals()
+			ss.Trades, ss.LastTrade, ss.LastTime = t.Trades, t.LastID, t.LastTime
+			if sym.Sync != nil {
+				ss.BookSynced = sym.Sync.Synced()
+				ss.BookState = sym.Sync.State().String()
+				ss.UpdateID = sym.Sync.Book().UpdateID()
+				ss.BookStats = sym.Sync.Stats()
+				for c, n := range ss.BookStats.Resyncs {
+					if book.Cause(c) != book.CauseInitial {
+						ss.Resyncs += n
+					}
+				}
+			}
+		}
+		st.Symbols = append(st.Symbols, ss)
+	}
+	return st
+}
+
+// Ready says whether every stream is connected and every book synced.
+func (st *Status) Ready() bool {
+	if st.State != Running.String() || len(st.Streams) == 0 {
+		return false
+	}
+	for _, c := range st.Streams {
+		if c.State != feed.StateConnected.String() {
+			return false
+		}
+	}
+	for _, s := range st.Symbols {
+		if !s.BookSynced {
+			return false
+		}
+	}
+	return true
+}
+
+// restClient builds the REST client a run uses.
+func (s *Service) restClient() (*rest.Client, error) {
+	return rest.New(rest.Options{BaseURL: s.cfg.RESTURL, Market: s.cfg.Market, HTTPClient: s.cfg.HTTPClient, Logger: s.log})
+}
