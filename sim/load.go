@@ -105,9 +105,9 @@ type symData struct {
 	priceW, qtyW     int
 	priceSig, qtySig int
 
-	start  simBook  // simBook at the sync point (snapshot + bridge event)
-	bridge int64 // u of the bridge event: the book's id at the sync point
-	bridgT int64 // T of the bridge event (USD-M)
+	start  simBook // simBook at the sync point (snapshot + bridge event)
+	bridge int64   // u of the bridge event: the book's id at the sync point
+	bridgT int64   // T of the bridge event (USD-M)
 	depth  []depthEv
 	trades []tradeEv
 	aggs   []aggEv

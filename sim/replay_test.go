@@ -144,14 +144,14 @@ func TestDerivedAggTrades(t *testing.T) {
 	s := mustStart(t, Config{Recording: mustLoad(t, "hft-usdm-btcusdt-20240808.txt.gz"), Speed: -1, Paused: true})
 	c := mustDial(t, s, "/market/stream?streams=btcusdt@trade/btcusdt@aggTrade")
 	type tr struct {
-		ID  int64  `json:"t"`
-		A   int64  `json:"a"`
-		F   int64  `json:"f"`
-		L   int64  `json:"l"`
-		P   string `json:"p"`
-		Q   string `json:"q"`
-		T   int64  `json:"T"`
-		M   bool   `json:"m"`
+		ID int64  `json:"t"`
+		A  int64  `json:"a"`
+		F  int64  `json:"f"`
+		L  int64  `json:"l"`
+		P  string `json:"p"`
+		Q  string `json:"q"`
+		T  int64  `json:"T"`
+		M  bool   `json:"m"`
 	}
 	var trades, aggs []tr
 	s.Play()
