@@ -256,11 +256,16 @@ func (s *Symbol) onResult(r book.Result) {
 	}
 }
 
-// CountDecodeError counts a frame that was decoded (and rejected) outside
-// HandleFrame, so every rejected frame shows in Stats.
-func (e *Engine) CountDecodeError() {
+// Decode decodes one frame into the engine's message without applying
+// it, counting it like HandleFrame does, for owners that route some
+// messages themselves (the service sequences aggTrades by id first).
+func (e *Engine) Decode(frame []byte) (*binance.Message, error) {
 	e.stats.Frames++
-	e.stats.DecodeErrors++
+	if err := e.dec.Decode(frame, &e.msg); err != nil {
+		e.stats.DecodeErrors++
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return &e.msg, nil
 }
 
 // CountUnknownSymbol counts a message for a symbol nobody subscribed.

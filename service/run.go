@@ -75,7 +75,7 @@ type fillRequest struct {
 }
 
 func newRun(s *Service, syms []string) (*run, error) {
-	r := &run{s: s, log: s.log, symbols: syms, started: time.Now(), dec: binance.NewDecoder(),
+	r := &run{s: s, log: s.log, symbols: syms, started: time.Now(),
 		seqs: map[string]*sequencer{}, logged: map[string]int64{}, snapWant: map[string]bool{},
 		snapSig: make(chan struct{}, 1), fillSig: make(chan struct{}, 1)}
 	if s.cfg.DataDir != "" {
@@ -140,7 +140,7 @@ func (r *run) start(ctx context.Context) error {
 		streams := groups[p]
 		for i := 0; i < len(streams); i += binance.MaxStreamsPerConn {
 			chunk := streams[i:min(i+binance.MaxStreamsPerConn, len(streams))]
-			name := fmt.Sprintf("%s stream %s%s", cfg.Market, strings.TrimPrefix(p, "/"), connLabel(chunk))
+			name := fmt.Sprintf("%s stream%s%s", cfg.Market, p, connLabel(chunk))
 			c, err := feed.NewConn(feed.Options{BaseURL: cfg.WSURL, Market: cfg.Market, Path: p, Streams: chunk,
 				Handler: r.onFrame, Logger: r.log, HTTPClient: cfg.HTTPClient, DialTimeout: cfg.DialTimeout,
 				StaleTimeout: cfg.StaleTimeout})
@@ -241,10 +241,8 @@ func (r *run) stop(ctx context.Context, budget time.Duration) error {
 func (r *run) onFrame(frame []byte, _ time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := &r.msg
-	if err := r.dec.Decode(frame, m); err != nil {
-		// Counted by the engine's stats via HandleFrame's path as well.
-		r.eng.CountDecodeError()
+	m, err := r.eng.Decode(frame)
+	if err != nil {
 		r.log.Warn("frame rejected", "err", err, "frame", snippet(frame))
 		return
 	}

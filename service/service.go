@@ -414,7 +414,7 @@ func (s *Service) Status() Status {
 }
 
 // Ready says whether every stream is connected and every book synced.
-func (st *Status) Ready() bool {
+func (st Status) Ready() bool {
 	if st.State != Running.String() || len(st.Streams) == 0 {
 		return false
 	}
