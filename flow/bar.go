@@ -103,11 +103,54 @@ type Bar struct {
 	// bar's last trade.
 	CVD Volume `json:"cvd"`
 
+	// Divergence is set at close when the bar makes a new price extreme
+	// over the previous Config.DivergenceLookback bars of its interval that
+	// its CVD does not confirm (see Divergence). Bars are counted, not
+	// minutes: intervals without trades have no bar. It stays NoDivergence
+	// until that many previous bars are kept.
+	Divergence Divergence `json:"divergence"`
+	// HighExhausted is set when the bar has at least ExhaustionMinLevels
+	// footprint prices and the volume at its highest price is at most
+	// ExhaustionPercent% of the bar's average volume per price:
+	// vol(high)*100*levels <= ExhaustionPercent*Volume. LowExhausted is
+	// the same at the lowest price. Buyers (sellers) ran out at the top
+	// (bottom).
+	HighExhausted bool `json:"highExhausted"`
+	LowExhausted  bool `json:"lowExhausted"`
+
 	Footprint []FootprintLevel   `json:"footprint"`
 	POC       fixed.Dec          `json:"poc"`
 	POCVolume Volume             `json:"pocVolume"`
 	Stacked   []StackedImbalance `json:"stacked"`
 }
+
+// Divergence is a delta divergence between price and cumulative delta.
+type Divergence uint8
+
+// Divergences. With H the highest High and C the highest CVD of the
+// previous DivergenceLookback bars, a bar is Bearish when High > H and
+// CVD <= C: price made a new high that CVD did not. Mirror: Bullish when
+// Low < the lowest Low and CVD >= the lowest CVD of those bars. A bar that
+// qualifies for both (an outside bar) is Bearish.
+const (
+	NoDivergence Divergence = iota
+	BearishDivergence
+	BullishDivergence
+)
+
+// String returns "", "bearish" or "bullish".
+func (d Divergence) String() string {
+	switch d {
+	case BearishDivergence:
+		return "bearish"
+	case BullishDivergence:
+		return "bullish"
+	}
+	return ""
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Divergence) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // Clone returns a deep copy of b that the caller owns.
 func (b *Bar) Clone() Bar {
@@ -242,6 +285,7 @@ func (bs *barSeries) close() {
 	b := &bs.cur
 	b.Closed = true
 	finishBar(b, bs.delta, bs.maxD, bs.minD, bs.cfg)
+	b.Divergence = bs.divergence(b)
 	bs.maxLevels = max(bs.maxLevels, len(b.Footprint))
 	bs.maxStacked = max(bs.maxStacked, len(b.Stacked))
 	if len(bs.ring) == 0 {
@@ -275,6 +319,48 @@ func finishBar(b *Bar, delta, maxD, minD fixed.Int128, cfg *Config) {
 	b.VWAP, _ = vwap(fixed.Int128(b.Notional), vol)
 	b.POC, b.POCVolume = poc(b.Footprint)
 	b.Stacked = markImbalances(b.Footprint, b.Stacked[:0], cfg.PriceGroup, cfg.ImbalancePercent, cfg.StackedImbalanceMin)
+	b.HighExhausted, b.LowExhausted = false, false
+	if n := len(b.Footprint); cfg.ExhaustionPercent > 0 && n >= cfg.ExhaustionMinLevels {
+		limit := mulSmall(vol, cfg.ExhaustionPercent)
+		exhausted := func(l FootprintLevel) bool {
+			return mulSmall(mulSmall(fixed.Int128(l.Volume()), 100), int64(n)).Cmp(limit) <= 0
+		}
+		b.HighExhausted = exhausted(b.Footprint[n-1])
+		b.LowExhausted = exhausted(b.Footprint[0])
+	}
+}
+
+// divergence compares b with the previous DivergenceLookback closed bars.
+func (bs *barSeries) divergence(b *Bar) Divergence {
+	look := bs.cfg.DivergenceLookback
+	if look <= 0 || bs.n < look {
+		return NoDivergence
+	}
+	var hi, lo fixed.Dec
+	var hiCVD, loCVD fixed.Int128
+	for k := bs.n - look; k < bs.n; k++ {
+		p := &bs.ring[(bs.start+k)%len(bs.ring)]
+		c := fixed.Int128(p.CVD)
+		if k == bs.n-look {
+			hi, lo, hiCVD, loCVD = p.High, p.Low, c, c
+			continue
+		}
+		hi, lo = max(hi, p.High), min(lo, p.Low)
+		if c.Cmp(hiCVD) > 0 {
+			hiCVD = c
+		}
+		if c.Cmp(loCVD) < 0 {
+			loCVD = c
+		}
+	}
+	cvd := fixed.Int128(b.CVD)
+	switch {
+	case b.High > hi && cvd.Cmp(hiCVD) <= 0:
+		return BearishDivergence
+	case b.Low < lo && cvd.Cmp(loCVD) >= 0:
+		return BullishDivergence
+	}
+	return NoDivergence
 }
 
 // poc returns the price with the most volume, the lowest on a tie.
@@ -380,5 +466,6 @@ func (t *Tracker) CurrentBar(interval time.Duration) (Bar, bool) {
 	b := bs.cur.Clone()
 	b.Stacked = nil
 	finishBar(&b, bs.delta, bs.maxD, bs.minD, bs.cfg)
+	b.Divergence = bs.divergence(&b)
 	return b, true
 }

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -23,6 +24,9 @@ const (
 	DefaultLargeSample         = 1000
 	DefaultLargeRecompute      = 100
 	DefaultLargeHistory        = 1000
+	DefaultDivergenceLookback  = 20
+	DefaultExhaustionPercent   = 20
+	DefaultExhaustionMinLevels = 5
 )
 
 // DefaultWindows are the rolling windows used when Config.Windows is empty.
@@ -103,6 +107,18 @@ type Config struct {
 	// LargeHistory is the number of large trades kept (default 1000).
 	LargeHistory int
 
+	// DivergenceLookback is the number of previous bars of the same
+	// interval a bar is compared with for delta divergence (default 20;
+	// negative: off; at most BarHistory). See Bar.Divergence.
+	DivergenceLookback int
+	// ExhaustionPercent: a bar extreme is exhausted when the volume at its
+	// extreme price is at most this percent of the bar's average volume per
+	// price (default 20; negative: off). See Bar.HighExhausted.
+	ExhaustionPercent int64
+	// ExhaustionMinLevels is the fewest footprint prices a bar needs before
+	// exhaustion is judged (default 5), so thin bars do not trigger it.
+	ExhaustionMinLevels int
+
 	// OnBarClose, if set, is called synchronously with every bar that
 	// closes, in order of close: when a trade (or Advance) reaches a later
 	// bar, and from Flush. b is valid only during the call; keep b.Clone()
@@ -151,6 +167,9 @@ func (c Config) Validate() error {
 	if math.IsNaN(c.LargePercentile) || c.LargePercentile > 100 {
 		errs = append(errs, fmt.Errorf("LargePercentile=%v: above 100", c.LargePercentile))
 	}
+	if look, hist := c.DivergenceLookback, max(c.BarHistory, 0); look > 0 && look > cmp.Or(hist, DefaultBarHistory) {
+		errs = append(errs, fmt.Errorf("DivergenceLookback=%d: above BarHistory=%d", look, cmp.Or(hist, DefaultBarHistory)))
+	}
 	if c.LargeMinSample > 0 && c.LargeSample > 0 && c.LargeMinSample > c.LargeSample {
 		errs = append(errs, fmt.Errorf("LargeMinSample=%d: above LargeSample=%d", c.LargeMinSample, c.LargeSample))
 	}
@@ -176,6 +195,14 @@ func (c Config) withDefaults() Config {
 	def(&c.LargeSample, DefaultLargeSample)
 	def(&c.LargeRecompute, DefaultLargeRecompute)
 	def(&c.LargeHistory, DefaultLargeHistory)
+	if c.DivergenceLookback == 0 {
+		c.DivergenceLookback = DefaultDivergenceLookback
+	}
+	if c.ExhaustionPercent == 0 {
+		c.ExhaustionPercent = DefaultExhaustionPercent
+	}
+	c.DivergenceLookback = min(c.DivergenceLookback, c.BarHistory)
+	def(&c.ExhaustionMinLevels, DefaultExhaustionMinLevels)
 	if c.LargeMinSample <= 0 || c.LargeMinSample > c.LargeSample {
 		c.LargeMinSample = c.LargeSample
 	}
