@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/api"
+	"github.com/orderflow/orderflow/binance"
+	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/service"
+)
+
+func init() {
+	register(command{name: "run", summary: "stream symbols from Binance and serve the order-flow API", run: runRun})
+}
+
+// serviceFlags are the flags of the commands that run the service.
+type serviceFlags struct {
+	symbols       string
+	market        string
+	wsURL         string
+	restURL       string
+	tradeStream   string
+	depthStream   string
+	dialTimeout   time.Duration
+	stopTimeout   time.Duration
+	staleTimeout  time.Duration
+	snapshotLimit int
+	backfill      int
+	logTrades     int
+	listen        string
+	token         string
+	dataDir       string
+}
+
+func defaultDataDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".orderflow")
+	}
+	return ".orderflow"
+}
+
+func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
+	fs.StringVar(&f.symbols, "symbols", "BTCUSDT", "comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
+	fs.StringVar(&f.market, "market", "spot", "market: spot or usdm")
+	if withEndpoints {
+		fs.StringVar(&f.wsURL, "ws-url", "", "WebSocket base URL (default: Binance's live endpoint for the market)")
+		fs.StringVar(&f.restURL, "rest-url", "", "REST base URL (default: Binance's live endpoint for the market)")
+	}
+	fs.StringVar(&f.tradeStream, "trade-stream", binance.ChannelAggTrade, "trade stream: aggTrade or trade")
+	fs.StringVar(&f.depthStream, "depth-stream", binance.ChannelDepth100ms, "diff-depth stream: depth@100ms or depth")
+	fs.DurationVar(&f.dialTimeout, "dial-timeout", 10*time.Second, "WebSocket dial timeout")
+	fs.DurationVar(&f.stopTimeout, "stop-timeout", 5*time.Second, "how long a graceful stop waits for every task")
+	fs.DurationVar(&f.staleTimeout, "stale-timeout", 0, "reconnect when no frame arrives for this long (default 60s)")
+	fs.IntVar(&f.snapshotLimit, "snapshot-limit", 1000, "depth snapshot levels (spot up to 5000, usdm up to 1000)")
+	fs.IntVar(&f.backfill, "backfill", 1000, "recent aggregate trades to fetch at start (warm start), 0 disables")
+	fs.IntVar(&f.logTrades, "log-trades", 10, "trades per symbol logged at info before switching to debug")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP API address (loopback by default; other addresses need --token)")
+	fs.StringVar(&f.token, "token", "", "bearer token required by the HTTP API (required off loopback)")
+	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "data directory, locked by one instance at a time")
+}
+
+// config checks the flags and builds the service configuration: every
+// mistake is reported before anything starts.
+func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
+	kind, err := market.ParseKind(f.market)
+	if err != nil {
+		return service.Config{}, fmt.Errorf("%w: --market: %v", errUsage, err)
+	}
+	var syms []string
+	for _, s := range strings.Split(f.symbols, ",") {
+		if s = strings.ToUpper(strings.TrimSpace(s)); s != "" {
+			if err := service.ValidSymbol(s); err != nil {
+				return service.Config{}, fmt.Errorf("%w: --symbols: %v", errUsage, err)
+			}
+			syms = append(syms, s)
+		}
+	}
+	if len(syms) == 0 {
+		return service.Config{}, fmt.Errorf("%w: --symbols: no symbol given", errUsage)
+	}
+	for _, u := range []struct{ name, v string }{{"--ws-url", f.wsURL}, {"--rest-url", f.restURL}} {
+		if u.v != "" && !strings.Contains(u.v, "://") {
+			return service.Config{}, fmt.Errorf("%w: %s %q: want a URL such as ws://127.0.0.1:9443", errUsage, u.name, u.v)
+		}
+	}
+	if f.backfill < 0 || f.backfill > 1000 {
+		return service.Config{}, fmt.Errorf("%w: --backfill %d: want 0..1000", errUsage, f.backfill)
+	}
+	if f.dialTimeout <= 0 || f.stopTimeout <= 0 {
+		return service.Config{}, fmt.Errorf("%w: --dial-timeout and --stop-timeout must be positive", errUsage)
+	}
+	if err := checkListen(f.listen, f.token); err != nil {
+		return service.Config{}, err
+	}
+	backfill := f.backfill
+	if backfill == 0 {
+		backfill = -1
+	}
+	logTrades := f.logTrades
+	if logTrades == 0 {
+		logTrades = -1
+	}
+	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
+		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
+		SnapshotLimit: f.snapshotLimit, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
+}
+
+// checkListen refuses a non-loopback listener without a token.
+func checkListen(addr, token string) error {
+	if addr == "" || addr == "off" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: --listen %q: %v", errUsage, addr, err)
+	}
+	if isLoopback(host) || token != "" {
+		return nil
+	}
+	return fmt.Errorf("%w: --listen %q is not a loopback address: set --token (or ORDERFLOW_TOKEN) so the API is not open to the network", errUsage, addr)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func runRun(ctx context.Context, env *environ, args []string) error {
+	fs := newFlagSet(env, "run", "[--symbols BTCUSDT,ETHUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--listen ADDR] [--data-dir DIR]")
+	var sf serviceFlags
+	sf.register(fs, true)
+	var lf logFlags
+	lf.register(fs)
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	log, err := lf.logger(env.stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := sf.config(log)
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return serve(ctx, log, svc, sf.listen, sf.token, nil)
+}
+
+// serve starts svc and its HTTP API, waits for ctx, then stops both
+// within the service's stop budget.
+func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, token string, ready func(apiURL string)) error {
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	var hs *http.Server
+	errc := make(chan error, 1)
+	if listen != "" && listen != "off" {
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), svc.Config().StopTimeout)
+			defer cancel()
+			return errors.Join(fmt.Errorf("listen %s: %w", listen, err), svc.Stop(stopCtx))
+		}
+		hs = &http.Server{Handler: api.New(svc, api.Options{Token: token, Logger: log}), ReadHeaderTimeout: 10 * time.Second,
+			MaxHeaderBytes: 64 << 10}
+		if token != "" {
+			log.Info("HTTP API requires a bearer token", "addr", ln.Addr().String())
+		}
+		log.Info("HTTP API listening", "url", "http://"+ln.Addr().String())
+		if ready != nil {
+			ready("http://" + ln.Addr().String())
+		}
+		go func() { errc <- hs.Serve(ln) }()
+	} else if ready != nil {
+		ready("")
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		log.Error("HTTP API stopped", "err", serveErr)
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), svc.Config().StopTimeout)
+	defer cancel()
+	var errs []error
+	if hs != nil {
+		if err := hs.Shutdown(stopCtx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		if serveErr == nil {
+			if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := svc.Stop(stopCtx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
