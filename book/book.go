@@ -2,11 +2,14 @@
 // and synchronises it with REST snapshots by Binance's documented procedure.
 //
 // A Book holds exact fixed-point levels (fixed.Dec prices and quantities).
-// Each side is one sorted slice with the best price at the END: nearly every
-// depth update touches the top of the book, and keeping the top at the end
-// makes inserts and removals there a short memmove, while a binary search
-// finds any price in O(log n). Replaying the real BTCUSDT recordings this is
-// faster than B-trees and allocates nothing once the slices have grown.
+// Each side is one sorted slice with the best price at the END: the top of
+// the book, which every read and the busiest updates touch, is then a
+// direct index and its inserts and removals a short memmove, while a binary
+// search finds any price in O(log n). Updates deep in the book move more
+// memory; on the real BTCUSDT recordings the slices still beat B-trees (the
+// project's prototype measurements) and allocate nothing once grown. A plain
+// hash map applies updates about as fast but must scan every level to find
+// the best price (BenchmarkReplay compares them).
 //
 // A Syncer drives a Book from a live stream: it buffers events, loads a
 // snapshot, drops what the snapshot already covers and checks every later

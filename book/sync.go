@@ -167,14 +167,19 @@ type Stats struct {
 // depth snapshot and pass it to OnSnapshot while continuing to pass events.
 //
 // Spot: buffer from the first event; a snapshot whose lastUpdateId is below
-// the first buffered U is too old; buffered events with u <= lastUpdateId
-// are dropped; then each event with u <= id is ignored, one with U > id+1
-// means events were missed (resync), and any other is applied with id := u.
+// the first buffered U is too old (lastUpdateId = U-1 would in fact do, but
+// the documented test is kept); buffered events with u <= lastUpdateId are
+// dropped; then each event with u <= id is ignored, one with U > id+1 means
+// events were missed (resync), and any other is applied with id := u.
 //
 // USD-M futures: buffered events with u < lastUpdateId are dropped; the first
 // applied event must satisfy U <= lastUpdateId <= u; after it every event's
 // pu must equal the previous event's u. The spot U = id+1 rule is never used
-// for futures, whose update ids are not contiguous per symbol.
+// for futures, whose update ids are not contiguous per symbol. A snapshot
+// older than the whole buffer is CauseSnapshotTooOld; one whose first
+// remaining event starts after lastUpdateId is CauseNoBridge. (A
+// lastUpdateId strictly between one event's u and the next event's U is
+// refused too, as documented, although that book would be right.)
 //
 // Stale events (u <= id) are ignored in both markets, once synced: such an
 // event only repeats changes the book already holds (quantities are
