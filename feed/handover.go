@@ -26,7 +26,10 @@ import (
 //   - At the switch, held-back events newer than the last delivered one are
 //     delivered, the rest dropped as duplicates (counted); from then on the
 //     stream comes from the new connection only.
-//   - When every stream has switched the old connection is closed. Streams
+//   - A switched stream is done once the new connection has itself reached
+//     the last delivered id (until then its frames may still be duplicates
+//     and are filtered). When every stream is done the old connection is
+//     closed and frames flow unfiltered again. Streams
 //     that stay silent (or carry no identity) switch at the first frame of
 //     the new connection or at HandoverTimeout.
 //
@@ -38,12 +41,13 @@ type handover struct {
 	c        *Conn
 	old, new *session
 	streams  map[string]*hoStream
-	left     int // streams not yet switched
+	left     int // streams not yet done
 	bytes    int // held-back bytes
 }
 
 type hoStream struct {
-	switched bool
+	switched bool // the new connection is the source; old frames are dropped
+	done     bool  // the new connection has passed the last delivered id: no duplicate can follow
 	oldSeen  bool  // the old connection delivered an event with identity during the handover
 	oldMax   int64 // highest identity delivered from the old connection
 	last     int64 // highest identity delivered in all
@@ -132,7 +136,7 @@ func (h *handover) add(stream string) {
 
 func (h *handover) remove(stream string) {
 	if st, ok := h.streams[stream]; ok {
-		if !st.switched {
+		if !st.done {
 			h.left--
 		}
 		for _, f := range st.held {
@@ -165,10 +169,29 @@ func (h *handover) switchStream(st *hoStream) {
 		st.last = f.id
 		st.oldSeen = true
 	}
-	st.held = nil
 	st.switched = true
-	h.left--
-	h.checkDone()
+	switch {
+	case !st.oldSeen:
+		h.markDone(st) // nothing delivered during the handover: nothing to duplicate
+	case len(st.held) > 0:
+		h.newFrame(st, st.held[len(st.held)-1].id)
+	}
+	st.held = nil
+}
+
+// newFrame notes that the new connection reached id on st.
+func (h *handover) newFrame(st *hoStream, id int64) {
+	if !st.done && st.switched && (!st.oldSeen || id >= st.last) {
+		h.markDone(st)
+	}
+}
+
+func (h *handover) markDone(st *hoStream) {
+	if !st.done {
+		st.done = true
+		h.left--
+		h.checkDone()
+	}
 }
 
 // identity returns the per-stream increasing id of a market-data frame.
@@ -217,6 +240,7 @@ func (c *Conn) deliver(s *session, name, frame []byte, now time.Time) {
 			if !st.switched {
 				h.switchStream(st)
 			}
+			h.markDone(st)
 			c.emit(frame, now)
 		} else if !st.switched {
 			c.emit(frame, now)
@@ -239,15 +263,18 @@ func (c *Conn) deliver(s *session, name, frame []byte, now time.Time) {
 	if st.switched {
 		if st.oldSeen && id <= st.last {
 			c.dups.Add(1)
+			h.newFrame(st, id)
 			return
 		}
 		c.emit(frame, now)
 		st.last, st.oldSeen = id, true
+		h.newFrame(st, id)
 		return
 	}
 	if st.oldSeen && id <= st.oldMax {
 		c.dups.Add(1) // caught up: everything after this is news
 		h.switchStream(st)
+		h.newFrame(st, id)
 		return
 	}
 	st.held = append(st.held, heldFrame{id: id, data: bytes.Clone(frame), recv: now})
@@ -259,6 +286,7 @@ func (c *Conn) deliver(s *session, name, frame []byte, now time.Time) {
 				c.forced.Add(1)
 				h.switchStream(o)
 			}
+			h.markDone(o)
 		}
 	}
 }
