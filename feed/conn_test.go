@@ -613,7 +613,7 @@ func TestPool(t *testing.T) {
 	fb := newFake(t)
 	col := newCollector()
 	p, err := NewPool(PoolOptions{
-		Conn: Options{BaseURL: fb.url(), Market: market.USDM, Handler: col.handle, Logger: quiet, DialLimiter: testLimiter, ControlRate: 1000},
+		Conn:              Options{BaseURL: fb.url(), Market: market.USDM, Handler: col.handle, Logger: quiet, DialLimiter: testLimiter, ControlRate: 1000},
 		MaxStreamsPerConn: 2,
 	})
 	if err != nil {

@@ -46,7 +46,7 @@ type handover struct {
 }
 
 type hoStream struct {
-	switched bool // the new connection is the source; old frames are dropped
+	switched bool  // the new connection is the source; old frames are dropped
 	done     bool  // the new connection has passed the last delivered id: no duplicate can follow
 	oldSeen  bool  // the old connection delivered an event with identity during the handover
 	oldMax   int64 // highest identity delivered from the old connection
