@@ -136,17 +136,17 @@ func (c Config) Validate() error {
 	var errs []error
 	for i, w := range c.Windows {
 		if w < time.Second {
-			errs = append(errs, fmt.Errorf("Windows[%d]=%v: shorter than 1s", i, w))
+			errs = append(errs, fmt.Errorf("field Windows[%d]=%v: shorter than 1s", i, w))
 		}
 	}
 	for i, w := range c.BarIntervals {
 		if w < time.Millisecond {
-			errs = append(errs, fmt.Errorf("BarIntervals[%d]=%v: shorter than 1ms", i, w))
+			errs = append(errs, fmt.Errorf("field BarIntervals[%d]=%v: shorter than 1ms", i, w))
 		}
 	}
 	neg := func(name string, v int64) {
 		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s=%d: negative", name, v))
+			errs = append(errs, fmt.Errorf("field %s=%d: negative", name, v))
 		}
 	}
 	neg("BarHistory", int64(c.BarHistory))
@@ -162,16 +162,16 @@ func (c Config) Validate() error {
 	neg("LargeRecompute", int64(c.LargeRecompute))
 	neg("LargeHistory", int64(c.LargeHistory))
 	if c.ValueAreaPercent < 0 || c.ValueAreaPercent > 100 {
-		errs = append(errs, fmt.Errorf("ValueAreaPercent=%d: outside 0..100", c.ValueAreaPercent))
+		errs = append(errs, fmt.Errorf("field ValueAreaPercent=%d: outside 0..100", c.ValueAreaPercent))
 	}
 	if math.IsNaN(c.LargePercentile) || c.LargePercentile > 100 {
-		errs = append(errs, fmt.Errorf("LargePercentile=%v: above 100", c.LargePercentile))
+		errs = append(errs, fmt.Errorf("field LargePercentile=%v: above 100", c.LargePercentile))
 	}
 	if look, hist := c.DivergenceLookback, max(c.BarHistory, 0); look > 0 && look > cmp.Or(hist, DefaultBarHistory) {
-		errs = append(errs, fmt.Errorf("DivergenceLookback=%d: above BarHistory=%d", look, cmp.Or(hist, DefaultBarHistory)))
+		errs = append(errs, fmt.Errorf("field DivergenceLookback=%d: above BarHistory=%d", look, cmp.Or(hist, DefaultBarHistory)))
 	}
 	if c.LargeMinSample > 0 && c.LargeSample > 0 && c.LargeMinSample > c.LargeSample {
-		errs = append(errs, fmt.Errorf("LargeMinSample=%d: above LargeSample=%d", c.LargeMinSample, c.LargeSample))
+		errs = append(errs, fmt.Errorf("field LargeMinSample=%d: above LargeSample=%d", c.LargeMinSample, c.LargeSample))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("flow: config: %w", err)

@@ -12,8 +12,7 @@ import (
 )
 
 var (
-	ratZero = new(big.Rat)
-	rat100  = big.NewRat(100, 1)
+	rat100 = big.NewRat(100, 1)
 )
 
 func ratAdd(a, b *big.Rat) *big.Rat { return new(big.Rat).Add(a, b) }

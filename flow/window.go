@@ -73,7 +73,6 @@ type windows struct {
 	lens    []time.Duration
 	ring    []bucket
 	headSec int64
-	have    bool
 }
 
 func (w *windows) init(lens []time.Duration) {
@@ -96,7 +95,7 @@ func (w *windows) add(tr *market.Trade, side market.Side, notional fixed.Int128)
 	if b.sec != sec {
 		*b = bucket{sec: sec}
 	}
-	w.headSec, w.have = sec, true
+	w.headSec = sec
 	b.trades++
 	if side == market.Buy {
 		b.buys++
