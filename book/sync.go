@@ -356,7 +356,9 @@ func (s *Syncer) resync(c Cause) Result {
 // OnSnapshot loads a REST depth snapshot and replays the buffered events on
 // top of it. It asks for another snapshot when this one is older than the
 // buffer (CauseSnapshotTooOld) or when the replay finds a gap; a snapshot
-// arriving while already synced is ignored (CauseUnexpected). The snapshot's
+// arriving while already synced is ignored (CauseUnexpected). A snapshot
+// passed before any event, or after an invalid event emptied the buffer, is
+// loaded: the next events then confirm it or reveal a gap. The snapshot's
 // levels are copied.
 func (s *Syncer) OnSnapshot(snap *market.DepthSnapshot) Result {
 	if s.state == Synced {
