@@ -5,6 +5,16 @@
 // cryptofeed recorder lines, and data.binance.vision aggTrades CSV. Every
 // format comes out as the same Record: a verbatim Binance frame or REST body
 // with the local receive time, so one decoder and one pipeline serve them all.
+//
+// Open detects the format and undoes gzip; Create and Writer write the
+// project's own format: DEFLATE-compressed, CRC-32C-checked blocks that are
+// only ever appended, so a crash loses at most the block being written and
+// the next Create cuts it off (see ofcap.go for the layout).
+//
+// Readers and Writers are for one goroutine each and start no goroutines.
+// Readers never panic on bad input: a malformed line is a *LineError (the
+// reader goes on with the next line), a torn or corrupt tail an error
+// wrapping ErrTorn (the reader stops).
 package capture
 
 import (

@@ -284,12 +284,13 @@ func (r *blockReader) tornRead(err error, format string, args ...any) error {
 	return r.err
 }
 
-// grow returns b resized to n, reusing its storage.
+// grow returns b resized to n, reusing its storage. It over-allocates a
+// quarter so that blocks of slightly varying size do not reallocate.
 func grow(b []byte, n int) []byte {
 	if cap(b) >= n {
 		return b[:n]
 	}
-	return make([]byte, n)
+	return make([]byte, n, n+n/4)
 }
 
 // exact returns b as an interned string (symbols as written).

@@ -185,9 +185,12 @@ func (w *Writer) Write(rec *Record) error {
 			return err
 		}
 	}
-	now := time.Now()
-	if w.count == 0 {
-		w.first = now
+	var now time.Time
+	if w.interval > 0 {
+		now = time.Now()
+		if w.count == 0 {
+			w.first = now
+		}
 	}
 	w.raw = append(w.raw, byte(rec.Kind))
 	w.raw = binary.AppendVarint(w.raw, rec.Local)
@@ -363,7 +366,7 @@ func scanIntact(f *os.File, size int64) (int64, error) {
 	var payload []byte
 	for off < size {
 		if size-off >= fileHeaderSize {
-			if p, _ := br.Peek(fileHeaderSize); bytes.Equal(p[:8], fileMagic[:]) && checkFileHeader(p) == nil {
+			if p, err := br.Peek(fileHeaderSize); err == nil && checkFileHeader(p) == nil {
 				br.Discard(fileHeaderSize)
 				off += fileHeaderSize
 				continue
