@@ -109,10 +109,9 @@ func (l *largeTrades) add(tr *market.Trade, side market.Side, notional fixed.Int
 func (l *largeTrades) recompute() {
 	s := l.scratch[:l.n]
 	copy(s, l.sample[:l.n])
-	slices.Sort(s)
 	rank := (l.bp*int64(l.n) + 9999) / 10000 // ceil, 1-based
 	rank = min(max(rank, 1), int64(l.n))
-	l.threshold = s[rank-1]
+	l.threshold = selectKth(s, int(rank-1))
 	l.ready = true
 	l.since = 0
 }
@@ -147,4 +146,55 @@ func (t *Tracker) LargeTrades(n int, dst []LargeTrade) []LargeTrade {
 func (t *Tracker) LargeThreshold() LargeThreshold {
 	l := &t.large
 	return LargeThreshold{Enabled: l.bp >= 0, Ready: l.ready, Qty: l.threshold, Sample: l.n}
+}
+
+// selectKth returns the k-th smallest element (0-based) of s, reordering
+// s: quickselect, O(n) expected, in place. After 2*log2(n) rounds without
+// converging (adversarial input) it sorts what is left, so the worst case
+// is O(n log n).
+func selectKth(s []fixed.Dec, k int) fixed.Dec {
+	lo, hi := 0, len(s)-1
+	budget := 2 * bitsLen(len(s))
+	for lo < hi {
+		if budget == 0 {
+			slices.Sort(s[lo : hi+1])
+			return s[k]
+		}
+		budget--
+		// Median of three as pivot, then Hoare partition.
+		mid := lo + (hi-lo)/2
+		a, b, c := s[lo], s[mid], s[hi]
+		pivot := max(min(a, b), min(max(a, b), c))
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < pivot {
+				i++
+			}
+			for s[j] > pivot {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return s[k] // between j and i: equal to the pivot
+		}
+	}
+	return s[k]
+}
+
+func bitsLen(n int) int {
+	b := 0
+	for ; n > 0; n >>= 1 {
+		b++
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"math/big"
+	"slices"
 	"sort"
 	"testing"
 
@@ -118,4 +119,39 @@ func TestLargeTradesMatchReference(t *testing.T) {
 			t.Errorf("LargeTrades(2) = %+v", two)
 		}
 	})
+}
+
+func TestSelectKthAgreesWithSort(t *testing.T) {
+	trades := load(t, datasets[0])
+	qs := make([]fixed.Dec, 0, len(trades))
+	for _, r := range trades {
+		qs = append(qs, r.T.Qty)
+	}
+	tests := []struct {
+		name string
+		s    []fixed.Dec
+	}{
+		{"RealSizes", qs},
+		{"RealSizesSorted", slices.Sorted(slices.Values(qs))},
+		{"AllEqual", slices.Repeat([]fixed.Dec{7}, 1000)},
+		{"One", []fixed.Dec{3}},
+		{"Descending", descending(qs[:999])},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sorted := slices.Sorted(slices.Values(tc.s))
+			for _, k := range []int{0, len(sorted) / 2, len(sorted) * 99 / 100, len(sorted) - 1} {
+				work := slices.Clone(tc.s)
+				if got := selectKth(work, k); got != sorted[k] {
+					t.Errorf("k=%d: %v, want %v", k, got, sorted[k])
+				}
+			}
+		})
+	}
+}
+
+func descending(s []fixed.Dec) []fixed.Dec {
+	out := slices.Sorted(slices.Values(s))
+	slices.Reverse(out)
+	return out
 }
