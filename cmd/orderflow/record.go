@@ -105,6 +105,28 @@ func (r *recorder) snapshots(ctx context.Context) error {
 	}
 }
 
+// flusher cuts a block every second so a quiet stream's last frames reach
+// the disk (and survive a crash) without waiting for the next frame.
+func (r *recorder) flusher(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		r.mu.Lock()
+		if r.err == nil {
+			if err := r.w.Flush(); err != nil {
+				r.err = err
+				r.log.Error("recording stopped", "err", err)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
 func runRecord(ctx context.Context, env *environ, args []string) error {
 	fs := newFlagSet(env, "record", "--out FILE [--symbols BTCUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--duration D]")
 	out := fs.String("out", "", "capture file to append to (created if missing)")
@@ -180,6 +202,7 @@ func runRecord(ctx context.Context, env *environ, args []string) error {
 		g.Go(func() error { return c.Run(gctx) })
 	}
 	g.Go(func() error { return r.snapshots(gctx) })
+	g.Go(func() error { return r.flusher(gctx) })
 	runErr := g.Wait()
 	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
 		runErr = nil
