@@ -41,6 +41,16 @@ type Config struct {
 	OnNeedSnapshot func(s *Symbol, cause book.Cause)
 	// OnBarClose is called when a bar closes (see flow.Config.OnBarClose).
 	OnBarClose func(s *Symbol, interval time.Duration, b *flow.Bar)
+	// BookHistory configures the per-symbol history of the top of the book
+	// (for heatmaps and "where were the walls five minutes ago"); the zero
+	// value keeps book.HistoryOptions' defaults. NoBookHistory turns it off.
+	BookHistory   book.HistoryOptions
+	NoBookHistory bool
+	// NoTickerCheck turns off the bookTicker self-check: by default, at every
+	// bookTicker whose update id equals the book's, the book's best bid and
+	// ask (price and qty) must equal the ticker's; a mismatch is counted,
+	// logged and the book resynced.
+	NoTickerCheck bool
 	// Logger receives resyncs and rejected input; nil discards.
 	Logger *slog.Logger
 }
@@ -59,7 +69,11 @@ type Stats struct {
 	Replies       int64
 	ErrorFrames   int64
 	Shutdowns     int64 // serverShutdown notices
-	UnknownSymbol int64 // messages for symbols not subscribed
+	// TickerChecks counts bookTickers compared with the book at the same
+	// update id; TickerMismatches those that differed (each forces a resync).
+	TickerChecks     int64
+	TickerMismatches int64
+	UnknownSymbol    int64 // messages for symbols not subscribed
 }
 
 // Engine routes decoded messages to per-symbol state.
@@ -82,11 +96,23 @@ type Symbol struct {
 	Sync        *book.Syncer
 	Flow        *flow.Tracker
 	e           *Engine
+	// History holds the top of the book at a fixed interval of exchange
+	// time (nil when disabled).
+	History *book.History
 	// LastTicker is the last bookTicker seen for the symbol.
-	LastTicker    market.BookTicker
-	HaveTicker    bool
-	lastRejectErr error
+	LastTicker market.BookTicker
+	HaveTicker bool
+	// TickerChecks and TickerMismatches count this symbol's self-checks.
+	TickerChecks, TickerMismatches int64
+	// pending holds bookTickers ahead of the book (Binance pushes them in
+	// real time while depth comes in 100 ms batches), compared when the
+	// book reaches their update id.
+	pending  [pendingTickers]market.BookTicker
+	npending int
 }
+
+// pendingTickers bounds the bookTickers held per symbol for the self-check.
+const pendingTickers = 64
 
 // New returns an Engine.
 func New(cfg Config) *Engine {
@@ -118,6 +144,9 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 		fc.OnBarClose = func(iv time.Duration, b *flow.Bar) { e.cfg.OnBarClose(s, iv, b) }
 	}
 	s.Flow = flow.NewTracker(name, fc)
+	if !e.cfg.NoBookHistory {
+		s.History = book.NewHistory(e.cfg.BookHistory)
+	}
 	if e.cfg.MarketKnown {
 		s.setMarket(e.cfg.Market)
 	} else if kindKnown {
@@ -126,6 +155,24 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 	e.symbols[name] = s
 	e.order = append(e.order, s)
 	return s
+}
+
+// RemoveSymbol drops a symbol's state (book, metrics, history), so a
+// symbol unsubscribed at run time does not hold memory; a later message
+// for it creates fresh state. It reports whether the symbol existed.
+func (e *Engine) RemoveSymbol(name string) bool {
+	s := e.symbols[name]
+	if s == nil {
+		return false
+	}
+	delete(e.symbols, name)
+	for i, o := range e.order {
+		if o == s {
+			e.order = append(e.order[:i:i], e.order[i+1:]...)
+			break
+		}
+	}
+	return true
 }
 
 func (s *Symbol) setMarket(k market.Kind) {
@@ -181,10 +228,21 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 			s.setMarket(market.Spot)
 		}
 		s.onResult(s.Sync.OnUpdate(u))
+		if s.Sync.Synced() {
+			if s.History != nil {
+				s.History.Record(u.EventTime, s.Sync.Book())
+			}
+			if s.npending > 0 {
+				s.checkPending()
+			}
+		}
 	case binance.KindBookTicker:
 		e.stats.BookTickers++
 		s := e.AddSymbol(m.Ticker.Symbol, hint, hintKnown)
 		s.LastTicker, s.HaveTicker = m.Ticker, true
+		if !e.cfg.NoTickerCheck {
+			s.checkTicker(&m.Ticker)
+		}
 	case binance.KindReply:
 		e.stats.Replies++
 	case binance.KindError:
@@ -239,6 +297,73 @@ func (e *Engine) ApplySnapshot(snap *market.DepthSnapshot, hint market.Kind, hin
 	}
 	s.onResult(s.Sync.OnSnapshot(snap))
 	return nil
+}
+
+// checkTicker compares the book with a bookTicker at the same update id,
+// now if the book is there, or when it gets there. Binance publishes both
+// from the same engine state, so any difference means our book has
+// drifted: count it, log it and resync.
+func (s *Symbol) checkTicker(t *market.BookTicker) {
+	if s.Sync == nil || !s.Sync.Synced() {
+		return
+	}
+	id := s.Sync.Book().UpdateID()
+	switch {
+	case t.UpdateID == id:
+		s.compareTicker(t)
+	case t.UpdateID > id:
+		if s.npending == pendingTickers { // keep the newest
+			copy(s.pending[:], s.pending[1:])
+			s.npending--
+		}
+		s.pending[s.npending] = *t
+		s.npending++
+	}
+}
+
+// checkPending compares the held tickers the book has reached and drops
+// those it has passed (their update id fell inside a batched diff).
+func (s *Symbol) checkPending() {
+	id := s.Sync.Book().UpdateID()
+	n := 0
+	for i := 0; i < s.npending; i++ {
+		t := &s.pending[i]
+		switch {
+		case t.UpdateID == id:
+			if !s.compareTicker(t) {
+				s.npending = 0
+				return
+			}
+		case t.UpdateID > id:
+			s.pending[n] = *t
+			n++
+		}
+	}
+	s.npending = n
+}
+
+// compareTicker reports whether the book agrees with t; on a mismatch it
+// resyncs the book.
+func (s *Symbol) compareTicker(t *market.BookTicker) bool {
+	bk := s.Sync.Book()
+	s.TickerChecks++
+	s.e.stats.TickerChecks++
+	bid, okb := bk.BestBid()
+	ask, oka := bk.BestAsk()
+	if okb && oka && bid.Price == t.BidPrice && bid.Qty == t.BidQty && ask.Price == t.AskPrice && ask.Qty == t.AskQty {
+		return true
+	}
+	s.TickerMismatches++
+	s.e.stats.TickerMismatches++
+	s.e.log.Error("book differs from bookTicker at the same update id: resyncing", "symbol", s.Name,
+		"update_id", t.UpdateID, "book_bid", bid, "book_ask", ask, "ticker_bid", t.BidPrice, "ticker_bid_qty", t.BidQty,
+		"ticker_ask", t.AskPrice, "ticker_ask_qty", t.AskQty)
+	s.npending = 0
+	s.Sync.Reset()
+	if s.e.cfg.OnNeedSnapshot != nil {
+		s.e.cfg.OnNeedSnapshot(s, book.CauseCrossed)
+	}
+	return false
 }
 
 func (s *Symbol) onResult(r book.Result) {
