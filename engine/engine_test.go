@@ -35,11 +35,11 @@ func TestBookMatchesBookTickerOnEveryRecording(t *testing.T) {
 		atLeast   bool
 		perSymbol map[string]int64
 	}{
-		{"SpotBTCUSDT", testdata("hft-spot-btcusdt-20240808.txt.gz", "hft-spot-btcusdt-20240809.txt.gz"), 1072},
-		{"SpotETHUSDT", testdata("hft-spot-ethusdt-20240808.txt.gz", "hft-spot-ethusdt-20240809.txt.gz"), 1056},
-		{"USDMBTCUSDT", testdata("hft-usdm-btcusdt-20240808.txt.gz"), 629},
-		{"USDMETHUSDT", testdata("hft-usdm-ethusdt-20240808.txt.gz"), 551},
-		{"USDMBTCUSDTJuly", testdata("hft-usdm-btcusdt-20240718.txt.gz", "hft-usdm-btcusdt-20240719.txt.gz"), 625},
+		{"SpotBTCUSDT", testdata("hft-spot-btcusdt-20240808.txt.gz", "hft-spot-btcusdt-20240809.txt.gz"), 1072, false, nil},
+		{"SpotETHUSDT", testdata("hft-spot-ethusdt-20240808.txt.gz", "hft-spot-ethusdt-20240809.txt.gz"), 1056, false, nil},
+		{"USDMBTCUSDT", testdata("hft-usdm-btcusdt-20240808.txt.gz"), 629, false, nil},
+		{"USDMETHUSDT", testdata("hft-usdm-ethusdt-20240808.txt.gz"), 551, false, nil},
+		{"USDMBTCUSDTJuly", testdata("hft-usdm-btcusdt-20240718.txt.gz", "hft-usdm-btcusdt-20240719.txt.gz"), 625, false, nil},
 		{"CryptofeedSpot10", testdata("cryptofeed-spot-10sym-20210405.txt.gz"), 1152, true, map[string]int64{"DENTUSDT": 301, "ZILUSDT": 178}},
 		{"CryptofeedUSDM5", testdata("cryptofeed-usdm-5sym-20210405.txt.gz"), 215, true, nil},
 	}
