@@ -73,7 +73,14 @@ type Stats struct {
 	// update id; TickerMismatches those that differed (each forces a resync).
 	TickerChecks     int64
 	TickerMismatches int64
-	UnknownSymbol    int64 // messages for symbols not subscribed
+	// Audits counts self-audits (a fresh REST snapshot compared with the
+	// book at the same update id), AuditMismatches those that differed
+	// (each forces a resync), AuditSkipped those the book passed without
+	// ever being at the snapshot's id (it fell inside a batched diff).
+	Audits          int64
+	AuditMismatches int64
+	AuditSkipped    int64
+	UnknownSymbol   int64 // messages for symbols not subscribed
 }
 
 // Engine routes decoded messages to per-symbol state.
@@ -109,6 +116,19 @@ type Symbol struct {
 	// book reaches their update id.
 	pending  [pendingTickers]market.BookTicker
 	npending int
+	// audit is a snapshot waiting for the book to reach its update id.
+	audit      market.DepthSnapshot
+	auditLimit int
+	auditing   bool
+	// LastAudit describes the last completed audit.
+	LastAudit AuditResult
+}
+
+// AuditResult is the outcome of one self-audit.
+type AuditResult struct {
+	UpdateID   int64
+	Compared   bool // false: skipped, the book never sat at UpdateID
+	Mismatches []book.Mismatch
 }
 
 // pendingTickers bounds the bookTickers held per symbol for the self-check.
@@ -235,6 +255,9 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 			if s.npending > 0 {
 				s.checkPending()
 			}
+			if s.auditing {
+				s.checkAudit()
+			}
 		}
 	case binance.KindBookTicker:
 		e.stats.BookTickers++
@@ -297,6 +320,53 @@ func (e *Engine) ApplySnapshot(snap *market.DepthSnapshot, hint market.Kind, hin
 	}
 	s.onResult(s.Sync.OnSnapshot(snap))
 	return nil
+}
+
+// Audit hands a fresh REST snapshot (fetched with depth limit) to the
+// symbol's self-audit: it is compared with the book when the book's update
+// id equals the snapshot's lastUpdateId (now, or when the stream gets
+// there); a difference is counted, logged and resyncs the book. A snapshot
+// older than the book cannot be compared and counts as skipped.
+func (e *Engine) Audit(snap *market.DepthSnapshot, limit int) {
+	s := e.symbols[snap.Symbol]
+	if s == nil || !s.Synced() {
+		e.stats.AuditSkipped++
+		return
+	}
+	s.audit.Symbol, s.audit.LastUpdateID = snap.Symbol, snap.LastUpdateID
+	s.audit.EventTime, s.audit.TransactTime = snap.EventTime, snap.TransactTime
+	s.audit.Bids = append(s.audit.Bids[:0], snap.Bids...)
+	s.audit.Asks = append(s.audit.Asks[:0], snap.Asks...)
+	s.auditLimit, s.auditing = limit, true
+	s.checkAudit()
+}
+
+func (s *Symbol) checkAudit() {
+	id := s.Sync.Book().UpdateID()
+	switch {
+	case id < s.audit.LastUpdateID:
+		return // the stream has not got there yet
+	case id > s.audit.LastUpdateID:
+		s.auditing = false
+		s.e.stats.AuditSkipped++
+		s.LastAudit = AuditResult{UpdateID: s.audit.LastUpdateID}
+		return
+	}
+	s.auditing = false
+	s.e.stats.Audits++
+	mm := s.Sync.Book().Compare(&s.audit, s.auditLimit)
+	s.LastAudit = AuditResult{UpdateID: id, Compared: true, Mismatches: mm}
+	if len(mm) == 0 {
+		return
+	}
+	s.e.stats.AuditMismatches++
+	s.e.log.Error("self-audit: book differs from a fresh snapshot at the same update id: resyncing", "symbol", s.Name,
+		"update_id", id, "mismatches", len(mm), "first", mm[0].String())
+	s.npending = 0
+	s.Sync.Reset()
+	if s.e.cfg.OnNeedSnapshot != nil {
+		s.e.cfg.OnNeedSnapshot(s, book.CauseCrossed)
+	}
 }
 
 // checkTicker compares the book with a bookTicker at the same update id,
