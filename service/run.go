@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,10 +30,20 @@ type task struct {
 	err  error
 }
 
-// streamConn is one feed connection of a run.
+// streamConn is one feed connection of a run. Its fields other than conn
+// change only under the service's lifecycle lock.
 type streamConn struct {
-	name string
-	conn *feed.Conn
+	name   string
+	path   string
+	conn   *feed.Conn
+	n      int // streams assigned, including ones being subscribed
+	cancel context.CancelFunc
+}
+
+// connStreams is a live SUBSCRIBE or UNSUBSCRIBE to send on one connection.
+type connStreams struct {
+	c       *streamConn
+	streams []string
 }
 
 // run is everything one Start creates and one Stop ends.
@@ -39,20 +52,26 @@ type run struct {
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
-	tasks   []*task
-	conns   []streamConn
 	rc      *rest.Client
+	tr      *http.Transport // owned by the run when Config.HTTPClient is nil
+	hc      *http.Client
 	lock    *dirlock.Lock
-	symbols []string
 	started time.Time
 
-	mu     sync.Mutex // the data lock: guards everything below
-	eng    *engine.Engine
-	dec    *binance.Decoder
-	msg    binance.Message
-	seqs   map[string]*sequencer
-	logged map[string]int64
-	bf     BackfillStats
+	// Changed only under the lifecycle lock.
+	tasks    []*task
+	where    map[string]*streamConn // stream name -> its connection
+	nextConn int
+
+	connMu sync.Mutex // guards conns for Status readers
+	conns  []*streamConn
+
+	mu      sync.Mutex // the data lock: guards everything below
+	eng     *engine.Engine
+	symbols []string              // active symbols, in the order added
+	seqs    map[string]*sequencer // one per active symbol: the active set
+	logged  map[string]int64
+	bf      BackfillStats
 	// snapshot and backfill requests for the workers
 	snapWant map[string]bool
 	fills    []fillRequest
@@ -64,18 +83,25 @@ type run struct {
 // and REST: duplicates are skipped, gaps are filled from REST before the
 // trades after them are applied.
 type sequencer struct {
+	symbol  string
 	last    int64          // last aggregate id applied (0: none yet)
 	filling bool           // a REST fill is in progress
-	pending []market.Trade // stream trades held while filling, in id order
+	recheck bool           // after the fill, catch up to the latest id (a reconnect happened during it)
+	pending []market.Trade // stream trades held while filling
 }
+
+// openEnd as a fill's upper bound means "up to the latest trade": the
+// catch-up after a reconnect, when no later stream trade shows how far the
+// gap goes (trades published while disconnected at the end of a burst).
+const openEnd = math.MaxInt64
 
 type fillRequest struct {
 	symbol   string
-	from, to int64 // inclusive aggregate id range to fetch
+	from, to int64 // inclusive aggregate id range; from < 0: the latest -from trades
 }
 
 func newRun(s *Service, syms []string) (*run, error) {
-	r := &run{s: s, log: s.log, symbols: syms, started: time.Now(),
+	r := &run{s: s, log: s.log, started: time.Now(), where: map[string]*streamConn{},
 		seqs: map[string]*sequencer{}, logged: map[string]int64{}, snapWant: map[string]bool{},
 		snapSig: make(chan struct{}, 1), fillSig: make(chan struct{}, 1)}
 	if s.cfg.DataDir != "" {
@@ -85,15 +111,21 @@ func newRun(s *Service, syms []string) (*run, error) {
 		}
 		r.lock = l
 	}
-	rc, err := s.restClient()
+	r.hc = s.cfg.HTTPClient
+	if r.hc == nil {
+		// A transport of the run's own: its idle REST connections are
+		// closed at Stop, so nothing of the run outlives it.
+		r.tr = http.DefaultTransport.(*http.Transport).Clone()
+		r.hc = &http.Client{Transport: r.tr}
+	}
+	rc, err := s.restClient(r.hc)
 	if err != nil {
 		r.releaseLock()
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	r.rc = rc
-	fc := s.cfg.Flow
 	r.eng = engine.New(engine.Config{
-		Market: s.cfg.Market, MarketKnown: true, Flow: fc, Logger: s.log,
+		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, Logger: s.log,
 		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) { r.wantSnapshot(sym.Name) },
 		OnTrade:        r.onTrade,
 		OnBarClose: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {
@@ -103,8 +135,7 @@ func newRun(s *Service, syms []string) (*run, error) {
 		},
 	})
 	for _, sym := range syms {
-		r.eng.AddSymbol(sym, s.cfg.Market, true)
-		r.seqs[sym] = &sequencer{}
+		r.addState(sym)
 	}
 	return r, nil
 }
@@ -118,68 +149,243 @@ func (r *run) releaseLock() {
 	}
 }
 
+// addState creates a symbol's engine state and sequencer and, for the
+// aggTrade channel, queues its warm-start backfill: the symbol's stream
+// trades are held until the latest trades from REST are in, so metrics are
+// available at once and the seam has no gap and no duplicate. Called before
+// the run starts or with r.mu held.
+func (r *run) addState(sym string) {
+	cfg := &r.s.cfg
+	r.eng.AddSymbol(sym, cfg.Market, true)
+	sq := &sequencer{symbol: sym}
+	r.seqs[sym] = sq
+	r.symbols = append(r.symbols, sym)
+	if cfg.Backfill > 0 && cfg.TradeChannel == binance.ChannelAggTrade {
+		sq.filling = true
+		r.fills = append(r.fills, fillRequest{symbol: sym, from: -int64(cfg.Backfill)})
+		signal(r.fillSig)
+	}
+}
+
+// streamsOf returns a symbol's streams.
+func (r *run) streamsOf(sym string) []string {
+	cfg := &r.s.cfg
+	return []string{binance.StreamName(sym, cfg.TradeChannel), binance.StreamName(sym, cfg.DepthChannel)}
+}
+
+// assign places streams on connections of their path with room, creating
+// connections (not yet running) as needed. It returns the streams to
+// subscribe live on already existing connections. Lifecycle lock held.
+func (r *run) assign(streams []string) (live []connStreams, fresh []*streamConn, err error) {
+	cfg := &r.s.cfg
+	group := map[*streamConn][]string{}
+	var order []*streamConn
+	for _, st := range streams {
+		if r.where[st] != nil {
+			continue
+		}
+		path := binance.StreamPath(cfg.Market, channelOf(st))
+		var sc *streamConn
+		for _, c := range r.connList() {
+			if c.path == path && c.n < cfg.MaxStreamsPerConn {
+				sc = c
+				break
+			}
+		}
+		if sc == nil {
+			for _, c := range fresh {
+				if c.path == path && c.n < cfg.MaxStreamsPerConn {
+					sc = c
+					break
+				}
+			}
+		}
+		if sc == nil {
+			r.nextConn++
+			sc = &streamConn{path: path, name: fmt.Sprintf("%s stream connection %d%s", cfg.Market, r.nextConn, path)}
+			fresh = append(fresh, sc)
+		}
+		sc.n++
+		r.where[st] = sc
+		if _, ok := group[sc]; !ok {
+			order = append(order, sc)
+		}
+		group[sc] = append(group[sc], st)
+	}
+	for _, sc := range order {
+		if slices.Contains(fresh, sc) {
+			continue
+		}
+		live = append(live, connStreams{c: sc, streams: group[sc]})
+	}
+	// A new connection is dialed with its streams.
+	for _, sc := range fresh {
+		if sc.conn, err = r.newConn(sc, group[sc]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return live, fresh, nil
+}
+
+func channelOf(stream string) string {
+	if _, ch, ok := strings.Cut(stream, "@"); ok {
+		return ch
+	}
+	return stream
+}
+
+func (r *run) newConn(sc *streamConn, streams []string) (*feed.Conn, error) {
+	cfg := &r.s.cfg
+	c, err := feed.NewConn(feed.Options{BaseURL: cfg.WSURL, Market: cfg.Market, Path: sc.path, Streams: streams,
+		Handler: r.onFrame, Logger: r.log, HTTPClient: r.hc, DialTimeout: cfg.DialTimeout,
+		StaleTimeout: cfg.StaleTimeout, ReplyTimeout: cfg.ReplyTimeout, BackoffMin: cfg.BackoffMin,
+		BackoffMax: cfg.BackoffMax, DialLimiter: cfg.DialLimiter,
+		OnStatus: func(old, new feed.State) {
+			if new == feed.StateConnected && old == feed.StateReconnecting {
+				r.catchUp(sc)
+			}
+			r.s.changes.notify()
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("service: %s: %w", sc.name, err)
+	}
+	return c, nil
+}
+
+func (r *run) connList() []*streamConn {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	return slices.Clone(r.conns)
+}
+
+// launch runs a new connection as a task of the run. Lifecycle lock held.
+func (r *run) launch(sc *streamConn) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	sc.cancel = cancel
+	r.connMu.Lock()
+	r.conns = append(r.conns, sc)
+	r.connMu.Unlock()
+	r.goTask(sc.name, ctx, sc.conn.Run)
+}
+
 // start opens the connections and launches every task.
 func (r *run) start(ctx context.Context) error {
 	// The run's context is not derived from ctx: ctx bounds Start, while
 	// the run lives until Stop.
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	cfg := &r.s.cfg
-	groups := map[string][]string{} // path -> streams
-	var paths []string
+	var streams []string
 	for _, sym := range r.symbols {
-		for _, ch := range []string{cfg.TradeChannel, cfg.DepthChannel} {
-			p := binance.StreamPath(cfg.Market, ch)
-			if _, ok := groups[p]; !ok {
-				paths = append(paths, p)
-			}
-			groups[p] = append(groups[p], binance.StreamName(sym, ch))
-		}
+		streams = append(streams, r.streamsOf(sym)...)
 	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		streams := groups[p]
-		for i := 0; i < len(streams); i += binance.MaxStreamsPerConn {
-			chunk := streams[i:min(i+binance.MaxStreamsPerConn, len(streams))]
-			name := fmt.Sprintf("%s stream%s%s", cfg.Market, p, connLabel(chunk))
-			c, err := feed.NewConn(feed.Options{BaseURL: cfg.WSURL, Market: cfg.Market, Path: p, Streams: chunk,
-				Handler: r.onFrame, Logger: r.log, HTTPClient: cfg.HTTPClient, DialTimeout: cfg.DialTimeout,
-				StaleTimeout: cfg.StaleTimeout})
-			if err != nil {
-				r.cancel()
-				r.releaseLock()
-				return fmt.Errorf("service: %s: %w", name, err)
-			}
-			r.conns = append(r.conns, streamConn{name: name, conn: c})
-		}
+	_, fresh, err := r.assign(streams)
+	if err != nil {
+		r.cancel()
+		r.releaseLock()
+		return err
 	}
-	// Warm start: hold each symbol's stream trades until the latest trades
-	// from REST are in, so metrics are available at once and the seam has
-	// no gap and no duplicate.
-	if cfg.Backfill > 0 && cfg.TradeChannel == binance.ChannelAggTrade {
-		r.mu.Lock()
-		for _, sym := range r.symbols {
-			r.seqs[sym].filling = true
-			r.fills = append(r.fills, fillRequest{symbol: sym, from: -int64(cfg.Backfill)})
-		}
-		signal(r.fillSig)
-		r.mu.Unlock()
+	for _, sc := range fresh {
+		r.launch(sc)
 	}
-	for _, c := range r.conns {
-		r.goTask(c.name, c.conn.Run)
-	}
-	r.goTask("depth snapshot worker", r.snapshotWorker)
-	r.goTask("trade backfill worker", r.backfillWorker)
+	r.goTask("depth snapshot worker", r.ctx, r.snapshotWorker)
+	r.goTask("trade backfill worker", r.ctx, r.backfillWorker)
 	return nil
 }
 
-func connLabel(streams []string) string {
-	if len(streams) <= 4 {
-		return " [" + strings.Join(streams, ",") + "]"
+// addSymbol adds a symbol to the running run and returns the live
+// subscriptions to send. Lifecycle lock held.
+func (r *run) addSymbol(sym string) ([]connStreams, error) {
+	r.mu.Lock()
+	r.addState(sym)
+	r.mu.Unlock()
+	live, fresh, err := r.assign(r.streamsOf(sym))
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf(" [%s ... %d streams]", streams[0], len(streams))
+	for _, sc := range fresh {
+		r.launch(sc)
+	}
+	return live, nil
 }
 
-func (r *run) goTask(name string, f func(context.Context) error) {
+// removeSymbol drops a symbol from the run and returns the live
+// unsubscriptions to send; connections left empty are cancelled (Stop
+// still waits for them). Lifecycle lock held.
+func (r *run) removeSymbol(sym string) []connStreams {
+	r.mu.Lock()
+	if r.seqs[sym] != nil {
+		delete(r.seqs, sym)
+		delete(r.logged, sym)
+		delete(r.snapWant, sym)
+		r.fills = slices.DeleteFunc(r.fills, func(f fillRequest) bool { return f.symbol == sym })
+		r.symbols = slices.DeleteFunc(r.symbols, func(s string) bool { return s == sym })
+		r.eng.RemoveSymbol(sym)
+	}
+	r.mu.Unlock()
+	group := map[*streamConn][]string{}
+	var order []*streamConn
+	for _, st := range r.streamsOf(sym) {
+		sc := r.where[st]
+		if sc == nil {
+			continue
+		}
+		delete(r.where, st)
+		sc.n--
+		if _, ok := group[sc]; !ok {
+			order = append(order, sc)
+		}
+		group[sc] = append(group[sc], st)
+	}
+	var live []connStreams
+	for _, sc := range order {
+		if sc.n > 0 {
+			live = append(live, connStreams{c: sc, streams: group[sc]})
+			continue
+		}
+		sc.cancel()
+		r.connMu.Lock()
+		r.conns = slices.DeleteFunc(r.conns, func(c *streamConn) bool { return c == sc })
+		r.connMu.Unlock()
+	}
+	return live
+}
+
+// control sends live SUBSCRIBE (sub) or UNSUBSCRIBE requests. It waits
+// for ctx or the run's end, whichever is first, so Stop is never held up.
+func (r *run) control(ctx context.Context, reqs []connStreams, sub bool) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.ctx, cancel)
+	defer stop()
+	var errs []error
+	for _, q := range reqs {
+		var err error
+		if sub {
+			err = q.c.conn.Subscribe(ctx, q.streams...)
+		} else {
+			err = q.c.conn.Unsubscribe(ctx, q.streams...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", q.c.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// goTask starts f as a task of the run. Lifecycle lock held (or start).
+func (r *run) goTask(name string, ctx context.Context, f func(context.Context) error) {
+	// Forget connections that already ended (removed symbols), so a long
+	// run of AddSymbol/RemoveSymbol does not grow the list.
+	r.tasks = slices.DeleteFunc(r.tasks, func(t *task) bool {
+		select {
+		case <-t.done:
+			return t.err == nil
+		default:
+			return false
+		}
+	})
 	t := &task{name: name, done: make(chan struct{})}
 	r.tasks = append(r.tasks, t)
 	go func() {
@@ -190,7 +396,7 @@ func (r *run) goTask(name string, f func(context.Context) error) {
 				r.log.Error("task panicked", "task", name, "panic", p)
 			}
 		}()
-		err := f(r.ctx)
+		err := f(ctx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			t.err = err
 			r.log.Error("task ended with error", "task", name, "err", err)
@@ -230,10 +436,27 @@ func (r *run) stop(ctx context.Context, budget time.Duration) error {
 			stuck = append(stuck, t.name)
 		}
 	}
+	if r.tr != nil {
+		r.tr.CloseIdleConnections()
+	}
 	if len(stuck) > 0 {
 		return fmt.Errorf("service: stop: %d task(s) did not end in time: %s", len(stuck), strings.Join(stuck, "; "))
 	}
 	return nil
+}
+
+// symbolOf returns the symbol a decoded message is about ("" for replies,
+// errors and notices).
+func symbolOf(m *binance.Message) string {
+	switch m.Kind {
+	case binance.KindAggTrade, binance.KindTrade:
+		return m.Trade.Symbol
+	case binance.KindDepthUpdate:
+		return m.Depth.Symbol
+	case binance.KindBookTicker:
+		return m.Ticker.Symbol
+	}
+	return ""
 }
 
 // onFrame is every connection's handler: decode and apply under the data
@@ -246,13 +469,35 @@ func (r *run) onFrame(frame []byte, _ time.Time) {
 		r.log.Warn("frame rejected", "err", err, "frame", snippet(frame))
 		return
 	}
+	if sym := symbolOf(m); sym != "" && r.seqs[sym] == nil {
+		// A symbol just removed (frames in flight) or never subscribed:
+		// count it; the engine would otherwise create state for it.
+		r.eng.CountUnknownSymbol()
+		return
+	}
 	if m.Kind == binance.KindAggTrade {
 		r.sequence(&m.Trade)
 		return
 	}
+	synced := r.syncedCount(m)
 	if err := r.eng.HandleMessage(m, r.s.cfg.Market, true); err != nil {
 		r.log.Warn("message rejected", "err", err)
 	}
+	if synced >= 0 && synced != r.syncedCount(m) {
+		r.s.changes.notify()
+	}
+}
+
+// syncedCount returns 1 or 0 for whether a depth message's book is synced,
+// -1 for other messages: a change is announced for /readyz.
+func (r *run) syncedCount(m *binance.Message) int {
+	if m.Kind != binance.KindDepthUpdate {
+		return -1
+	}
+	if sym := r.eng.Symbol(m.Depth.Symbol); sym != nil && sym.Synced() {
+		return 1
+	}
+	return 0
 }
 
 func snippet(b []byte) string {
@@ -265,10 +510,6 @@ func snippet(b []byte) string {
 // sequence applies a stream aggTrade in id order. Called with r.mu held.
 func (r *run) sequence(t *market.Trade) {
 	sq := r.seqs[t.Symbol]
-	if sq == nil { // a symbol we did not subscribe: count, do not guess
-		r.eng.CountUnknownSymbol()
-		return
-	}
 	if t.ID <= sq.last {
 		r.bf.Duplicates++
 		return
@@ -286,17 +527,41 @@ func (r *run) sequence(t *market.Trade) {
 	}
 	if sq.last != 0 && t.ID > sq.last+1 {
 		r.log.Warn("trade id gap: filling from REST", "symbol", t.Symbol, "after", sq.last, "next", t.ID, "missing", t.ID-sq.last-1)
-		r.startFill(sq, t, sq.last+1)
+		sq.filling = true
+		sq.pending = append(sq.pending, *t)
+		r.fills = append(r.fills, fillRequest{symbol: t.Symbol, from: sq.last + 1, to: t.ID - 1})
+		signal(r.fillSig)
 		return
 	}
 	r.apply(sq, t)
 }
 
-func (r *run) startFill(sq *sequencer, t *market.Trade, from int64) {
-	sq.filling = true
-	sq.pending = append(sq.pending, *t)
-	r.fills = append(r.fills, fillRequest{symbol: t.Symbol, from: from, to: t.ID - 1})
-	signal(r.fillSig)
+// catchUp runs when a connection is back after a loss: trades published
+// while it was down are fetched from REST up to the latest, even if no
+// later stream trade arrives to reveal the gap.
+func (r *run) catchUp(sc *streamConn) {
+	if r.s.cfg.TradeChannel != binance.ChannelAggTrade {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range sc.conn.Streams() {
+		sym, ch, ok := binance.ParseStreamName(st)
+		if !ok || ch != binance.ChannelAggTrade {
+			continue
+		}
+		sq := r.seqs[sym]
+		switch {
+		case sq == nil || sq.last == 0 && !sq.filling:
+			// No trade yet: nothing to continue from.
+		case sq.filling:
+			sq.recheck = true
+		default:
+			sq.filling = true
+			r.fills = append(r.fills, fillRequest{symbol: sym, from: sq.last + 1, to: openEnd})
+			signal(r.fillSig)
+		}
+	}
 }
 
 func (r *run) apply(sq *sequencer, t *market.Trade) {
@@ -321,10 +586,9 @@ func (r *run) flushPending(sq *sequencer, giveUp bool) {
 	for i := range sq.pending {
 		t := &sq.pending[i]
 		if !giveUp && sq.last != 0 && t.ID > sq.last+1 {
-			rest := append([]market.Trade(nil), sq.pending[i:]...)
-			sq.pending = sq.pending[:0]
-			r.fills = append(r.fills, fillRequest{symbol: t.Symbol, from: sq.last + 1, to: t.ID - 1})
-			sq.pending = append(sq.pending, rest...)
+			n := copy(sq.pending, sq.pending[i:])
+			sq.pending = sq.pending[:n]
+			r.fills = append(r.fills, fillRequest{symbol: t.Symbol, from: sq.last + 1, to: sq.pending[0].ID - 1})
 			signal(r.fillSig)
 			return
 		}
@@ -332,6 +596,13 @@ func (r *run) flushPending(sq *sequencer, giveUp bool) {
 	}
 	sq.pending = sq.pending[:0]
 	sq.filling = false
+	if sq.recheck && sq.last != 0 && !giveUp {
+		sq.recheck = false
+		sq.filling = true
+		r.fills = append(r.fills, fillRequest{symbol: sq.symbol, from: sq.last + 1, to: openEnd})
+		signal(r.fillSig)
+	}
+	sq.recheck = false
 }
 
 // onTrade is the engine's hook for accepted trades: log and fan out.
@@ -369,6 +640,7 @@ func (r *run) wantSnapshot(symbol string) {
 // from becoming a thundering herd.
 func (r *run) snapshotWorker(ctx context.Context) error {
 	var snap market.DepthSnapshot
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -395,21 +667,28 @@ func (r *run) snapshotWorker(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if err != nil {
+				failures++
 				r.log.Warn("depth snapshot failed; retrying", "symbol", sym, "err", err)
 				r.mu.Lock()
-				r.snapWant[sym] = true
+				if r.seqs[sym] != nil {
+					r.snapWant[sym] = true
+				}
 				r.mu.Unlock()
-				if err := sleepCtx(ctx, time.Second); err != nil {
+				if err := sleepCtx(ctx, min(time.Duration(failures)*250*time.Millisecond, 5*time.Second)); err != nil {
 					return err
 				}
 				continue
 			}
+			failures = 0
 			snap.Symbol = sym
 			r.mu.Lock()
-			if err := r.eng.ApplySnapshot(&snap, r.s.cfg.Market, true); err != nil {
-				r.log.Warn("snapshot rejected", "symbol", sym, "err", err)
+			if r.seqs[sym] != nil { // not removed meanwhile
+				if err := r.eng.ApplySnapshot(&snap, r.s.cfg.Market, true); err != nil {
+					r.log.Warn("snapshot rejected", "symbol", sym, "err", err)
+				}
 			}
 			r.mu.Unlock()
+			r.s.changes.notify()
 		}
 	}
 }
@@ -451,6 +730,9 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sq := r.seqs[req.symbol]
+	if sq == nil {
+		return nil // removed meanwhile
+	}
 	r.bf.Fetched += int64(len(got))
 	for i := range got {
 		r.apply(sq, &got[i])
@@ -458,27 +740,36 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 	// A failed fill gives up on its range (counted as missing) so the
 	// stream is not held forever.
 	r.flushPending(sq, !ok)
-	r.log.Info("trade backfill done", "symbol", req.symbol, "from", req.from, "to", req.to, "fetched", len(got), "complete", ok)
+	to := any(req.to)
+	if req.to == openEnd {
+		to = "latest"
+	}
+	r.log.Info("trade backfill done", "symbol", req.symbol, "from", req.from, "to", to, "fetched", len(got), "complete", ok)
 	return nil
 }
+
+// maxFillFailures bounds the attempts for one fill before its ids are
+// given up as missing (counted).
+const maxFillFailures = 5
 
 // fetch pages through REST. ok is false when the range could not be
 // fetched in full.
 func (r *run) fetch(ctx context.Context, req fillRequest, buf *[]market.Trade) (got []market.Trade, ok bool, err error) {
-	q := rest.AggTradesQuery{}
-	from, to := req.from, req.to
-	if from < 0 { // the latest -from trades, newest page first
+	var q rest.AggTradesQuery
+	from := req.from
+	latest := from < 0
+	if latest { // the latest -from trades: one page
 		q.Limit = int(min(-from, 1000))
-	} else {
-		q.FromID = &from
 	}
 	failures := 0
 	for {
-		if q.FromID != nil {
-			if from > to {
+		if !latest {
+			if from > req.to {
 				return got, true, nil
 			}
-			q.Limit = int(min(to-from+1, 1000))
+			id := from
+			q.FromID = &id
+			q.Limit = int(min(req.to-from+1, 1000))
 		}
 		r.mu.Lock()
 		r.bf.Requests++
@@ -487,38 +778,50 @@ func (r *run) fetch(ctx context.Context, req fillRequest, buf *[]market.Trade) (
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
+		if ferr == nil && !latest && len(page) == 0 && req.to != openEnd {
+			// Binance's REST can trail its stream by a moment: the ids
+			// the stream showed exist, so ask again.
+			ferr = fmt.Errorf("no trades from id %d yet (want up to %d)", from, req.to)
+		}
 		if ferr != nil {
 			failures++
 			r.mu.Lock()
 			r.bf.Errors++
 			r.mu.Unlock()
-			if failures >= 5 || rest.IsBanned(ferr) {
-				r.log.Error("trade backfill failed: ids stay missing", "symbol", req.symbol, "from", from, "to", to, "err", ferr)
+			if failures >= maxFillFailures || rest.IsBanned(ferr) {
+				r.log.Error("trade backfill failed: ids stay missing", "symbol", req.symbol, "from", from, "to", req.to, "err", ferr)
 				return got, false, nil
 			}
-			if err := sleepCtx(ctx, time.Duration(failures)*500*time.Millisecond); err != nil {
+			if err := sleepCtx(ctx, time.Duration(failures)*200*time.Millisecond); err != nil {
 				return nil, false, err
 			}
 			continue
 		}
+		failures = 0
 		*buf = page
-		if len(page) == 0 {
-			return got, q.FromID == nil, nil
-		}
-		if q.FromID == nil { // warm start: one page of the latest trades
+		if latest {
 			for i := range page {
 				page[i].Symbol = req.symbol
 			}
 			return append(got, page...), true, nil
 		}
 		for i := range page {
-			if page[i].ID > to {
+			if page[i].ID > req.to {
 				break
+			}
+			if page[i].ID < from {
+				continue
 			}
 			page[i].Symbol = req.symbol
 			got = append(got, page[i])
 		}
-		from = page[len(page)-1].ID + 1
+		if len(page) == 0 {
+			return got, true, nil // open end: nothing newer yet
+		}
+		from = max(from, page[len(page)-1].ID+1)
+		if req.to == openEnd && len(page) < q.Limit {
+			return got, true, nil // the latest trade is in
+		}
 	}
 }
 

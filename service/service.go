@@ -2,16 +2,24 @@
 // symbols and owns its lifecycle.
 //
 // Concurrency model. A Service has one lifecycle lock: Start, Stop and
-// Restart hold it for their whole duration, so concurrent callers are
-// serialized and always leave the service in a consistent state. Each Start
-// creates a run: a fresh engine, fresh stream connections, a snapshot worker
-// and a backfill worker, each a task with one goroutine that the run owns.
-// Stop cancels the run's context and waits for every task, reporting each,
-// within a budget; nothing of a run survives into the next one.
+// Restart hold it for their whole run, so concurrent callers are serialized
+// and always leave the service in a consistent state; none of them does
+// network I/O while holding it, and Stop's wait is bounded by its budget.
+// Each Start creates a run: a fresh engine, fresh stream connections, a
+// snapshot worker and a backfill worker, each a task with one goroutine that
+// the run owns. Stop cancels the run's context and waits for every task,
+// reporting each, within a budget; nothing of a run survives into the next
+// one (the run also owns its HTTP transport, closed at Stop).
+//
+// AddSymbol and RemoveSymbol are serialized with each other by a second
+// lock; they change the run's state under the lifecycle lock and then
+// subscribe or unsubscribe on the live connections outside it, with a
+// context that Stop cancels, so a slow server never holds Stop up.
 //
 // Stream handlers and the workers feed one engine under the run's data lock
 // (the engine is single-threaded by design); readers take the same lock
-// briefly through View.
+// briefly through View. State changes (the service's and each
+// connection's, book syncs) are announced on the channel Changes returns.
 package service
 
 import (
@@ -20,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -106,6 +115,20 @@ type Config struct {
 	// under the data lock: it must not block (push fan-out copies and
 	// returns).
 	OnEvent func(Event)
+	// MaxStreamsPerConn caps the streams of one WebSocket connection; a
+	// symbol added to full connections gets a new one. Default and maximum
+	// binance.MaxStreamsPerConn (1024, spot and USD-M).
+	MaxStreamsPerConn int
+	// DialLimiter bounds WebSocket connection attempts. Default
+	// feed.DefaultDialLimiter, shared by the whole process (Binance allows
+	// 300 attempts per 5 minutes per IP).
+	DialLimiter *feed.DialLimiter
+	// BackoffMin and BackoffMax bound the reconnect backoff. Defaults
+	// feed's (100 ms and 30 s).
+	BackoffMin, BackoffMax time.Duration
+	// ReplyTimeout bounds the wait for a SUBSCRIBE or UNSUBSCRIBE reply.
+	// Default feed's (10 s).
+	ReplyTimeout time.Duration
 }
 
 // Event is what OnEvent receives.
@@ -141,6 +164,12 @@ func (c *Config) withDefaults() (Config, error) {
 	if d.RESTURL == "" {
 		d.RESTURL = ep.REST
 	}
+	if !strings.HasPrefix(d.WSURL, "ws://") && !strings.HasPrefix(d.WSURL, "wss://") {
+		return d, fmt.Errorf("service: WebSocket URL %q: want ws:// or wss://", d.WSURL)
+	}
+	if u, err := url.Parse(d.RESTURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return d, fmt.Errorf("service: REST URL %q: want http(s)://host[:port]", d.RESTURL)
+	}
 	if d.TradeChannel == "" {
 		d.TradeChannel = binance.ChannelAggTrade
 	}
@@ -149,6 +178,17 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if d.DepthChannel == "" {
 		d.DepthChannel = binance.ChannelDepth100ms
+	}
+	if !slices.Contains(depthChannels(d.Market), d.DepthChannel) {
+		return d, fmt.Errorf("service: depth channel %q: want one of %s", d.DepthChannel, strings.Join(depthChannels(d.Market), ", "))
+	}
+	if d.MaxStreamsPerConn <= 0 || d.MaxStreamsPerConn > binance.MaxStreamsPerConn {
+		d.MaxStreamsPerConn = binance.MaxStreamsPerConn
+	}
+	if d.MaxStreamsPerConn < 2 {
+		// A USD-M symbol needs one stream per path, a spot symbol two on
+		// one connection: fewer than 2 could not place a spot symbol.
+		d.MaxStreamsPerConn = 2
 	}
 	if d.DialTimeout <= 0 {
 		d.DialTimeout = 10 * time.Second
@@ -177,6 +217,16 @@ func (c *Config) withDefaults() (Config, error) {
 	return d, nil
 }
 
+// depthChannels lists the diff-depth channels of a market (spot "Diff.
+// Depth Stream": 1000 ms or 100 ms; USD-M: 250, 500 or 100 ms). Top-N
+// partial depth streams are not diffs and cannot build a book.
+func depthChannels(k market.Kind) []string {
+	if k == market.USDM {
+		return []string{"depth", "depth@100ms", "depth@250ms", "depth@500ms", "depth@0ms"}
+	}
+	return []string{"depth", "depth@100ms", "depth@1000ms"}
+}
+
 // ValidSymbol checks a symbol name: 2 to 20 upper-case letters and digits.
 func ValidSymbol(s string) error {
 	if len(s) < 2 || len(s) > 20 {
@@ -197,11 +247,38 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	lc    sync.Mutex // held by Start, Stop and Restart for their whole run
+	symOp sync.Mutex // serializes AddSymbol and RemoveSymbol; taken before lc
 	state atomic.Int32
 	cur   atomic.Pointer[run]
 	// symbols is the current symbol set, changed by AddSymbol/RemoveSymbol.
 	symMu   sync.Mutex
 	symbols []string
+	changes notifier
+}
+
+// notifier is a broadcast: every waiter's channel is closed at the next
+// notify. It never blocks and holds no lock while anyone runs code.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+	n.mu.Unlock()
 }
 
 // New checks cfg and returns a stopped Service.
@@ -215,6 +292,18 @@ func New(cfg Config) (*Service, error) {
 
 // State returns the lifecycle state.
 func (s *Service) State() State { return State(s.state.Load()) }
+
+func (s *Service) setState(st State) {
+	if State(s.state.Swap(int32(st))) != st {
+		s.changes.notify()
+	}
+}
+
+// Changes returns a channel that is closed at the next change of the
+// service's state, of a connection's state, or of a book's sync state.
+// Read Status after it fires and call Changes again for the next one:
+// /readyz watchers and tests wait on it instead of polling.
+func (s *Service) Changes() <-chan struct{} { return s.changes.wait() }
 
 // Config returns the configuration in force (with defaults filled in).
 func (s *Service) Config() Config { return s.cfg }
@@ -246,21 +335,21 @@ func (s *Service) startLocked(ctx context.Context) error {
 		s.log.Info("Order flow service already running - skipping reinitialization", "state", st.String())
 		return nil
 	}
-	s.state.Store(int32(Starting))
+	s.setState(Starting)
 	syms := s.Symbols()
 	s.log.Info(fmt.Sprintf("Starting order flow service for %d symbols", len(syms)), "symbols", strings.Join(syms, ","),
 		"market", s.cfg.Market.String(), "ws", s.cfg.WSURL, "rest", s.cfg.RESTURL)
 	r, err := newRun(s, syms)
 	if err != nil {
-		s.state.Store(int32(Stopped))
+		s.setState(Stopped)
 		return err
 	}
 	if err := r.start(ctx); err != nil {
-		s.state.Store(int32(Stopped))
+		s.setState(Stopped)
 		return err
 	}
 	s.cur.Store(r)
-	s.state.Store(int32(Running))
+	s.setState(Running)
 	return nil
 }
 
@@ -280,10 +369,13 @@ func (s *Service) stopLocked(ctx context.Context) error {
 		s.log.Info("Order flow service not running - nothing to stop")
 		return nil
 	}
-	s.state.Store(int32(Stopping))
+	s.setState(Stopping)
 	err := r.stop(ctx, s.cfg.StopTimeout)
 	s.cur.Store(nil)
-	s.state.Store(int32(Stopped))
+	s.setState(Stopped)
+	if err == nil {
+		s.log.Info("Order flow service stopped")
+	}
 	return err
 }
 
@@ -353,16 +445,23 @@ type SymbolStatus struct {
 	BookStats  book.Stats `json:"-"`
 }
 
-// StreamStatus is one connection's state and counters.
+// StreamStatus is one connection's state and counters (see feed.Status).
 type StreamStatus struct {
-	Name       string `json:"name"`
-	State      string `json:"state"`
-	Streams    int    `json:"streams"`
-	Reconnects uint64 `json:"reconnects"`
-	Frames     uint64 `json:"frames"`
-	Bytes      uint64 `json:"bytes"`
-	Rotations  uint64 `json:"rotations"`
-	Stale      uint64 `json:"stale"`
+	Name string `json:"name"`
+	// Path is the URL path the connection lives under: "" on spot,
+	// "/public" (depth, bookTicker) or "/market" (trades) on USD-M.
+	Path            string    `json:"path"`
+	State           string    `json:"state"`
+	Streams         int       `json:"streams"`
+	Reconnects      uint64    `json:"reconnects"`
+	DialErrors      uint64    `json:"dial_errors"`
+	Frames          uint64    `json:"frames"`
+	Bytes           uint64    `json:"bytes"`
+	Rotations       uint64    `json:"rotations"`
+	Stale           uint64    `json:"stale"`
+	ServerShutdowns uint64    `json:"server_shutdowns"`
+	ConnectedAt     time.Time `json:"connected_at,omitzero"`
+	LastFrame       time.Time `json:"last_frame,omitzero"`
 }
 
 // BackfillStats counts REST trade recovery.
@@ -382,10 +481,11 @@ func (s *Service) Status() Status {
 		return st
 	}
 	st.Started = r.started
-	for _, c := range r.conns {
+	for _, c := range r.connList() {
 		cs := c.conn.Status()
-		st.Streams = append(st.Streams, StreamStatus{Name: c.name, State: cs.State.String(), Streams: cs.Streams,
-			Reconnects: cs.Reconnects, Frames: cs.Frames, Bytes: cs.Bytes, Rotations: cs.Rotations, Stale: cs.Stale})
+		st.Streams = append(st.Streams, StreamStatus{Name: c.name, Path: c.path, State: cs.State.String(), Streams: cs.Streams,
+			Reconnects: cs.Reconnects, DialErrors: cs.DialErrors, Frames: cs.Frames, Bytes: cs.Bytes, Rotations: cs.Rotations,
+			Stale: cs.Stale, ServerShutdowns: cs.ServerShutdowns, ConnectedAt: cs.ConnectedAt, LastFrame: cs.LastFrame})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -432,6 +532,107 @@ func (st Status) Ready() bool {
 }
 
 // restClient builds the REST client a run uses.
-func (s *Service) restClient() (*rest.Client, error) {
-	return rest.New(rest.Options{BaseURL: s.cfg.RESTURL, Market: s.cfg.Market, HTTPClient: s.cfg.HTTPClient, Logger: s.log})
+func (s *Service) restClient(hc *http.Client) (*rest.Client, error) {
+	return rest.New(rest.Options{BaseURL: s.cfg.RESTURL, Market: s.cfg.Market, HTTPClient: hc, Logger: s.log})
+}
+
+// AddSymbol adds a symbol. On a running service it creates the symbol's
+// engine state, asks for its backfill and book snapshot, and subscribes its
+// streams live on the existing connections of their path (a new connection
+// when those are full), without touching the other symbols' streams; it
+// returns once the server has confirmed the subscription. On a stopped
+// service it changes the set the next Start streams. Adding a symbol
+// already present does nothing. If the server refuses the streams, or ctx
+// ends before the reply, the symbol is removed again and the error
+// returned.
+func (s *Service) AddSymbol(ctx context.Context, symbol string) error {
+	sym := strings.ToUpper(strings.TrimSpace(symbol))
+	if err := ValidSymbol(sym); err != nil {
+		return err
+	}
+	s.symOp.Lock()
+	defer s.symOp.Unlock()
+	s.lc.Lock()
+	s.symMu.Lock()
+	if slices.Contains(s.symbols, sym) {
+		s.symMu.Unlock()
+		s.lc.Unlock()
+		return nil
+	}
+	s.symbols = append(s.symbols, sym)
+	s.symMu.Unlock()
+	r := s.cur.Load()
+	if r == nil || s.State() != Running {
+		s.lc.Unlock()
+		s.log.Info("Symbol added; it streams from the next start", "symbol", sym)
+		return nil
+	}
+	subs, err := r.addSymbol(sym)
+	s.lc.Unlock()
+	s.changes.notify()
+	s.log.Info("Adding symbol to the running service", "symbol", sym)
+	if err == nil {
+		err = r.control(ctx, subs, true)
+	}
+	if err == nil {
+		return nil
+	}
+	if r.ctx.Err() != nil {
+		// The run ended (Stop or Restart) during the request: the symbol
+		// stays in the set, and a restarted run already streams it.
+		return nil
+	}
+	// Refused, or ctx ended: roll back so the service does not keep a
+	// symbol whose streams may not be subscribed.
+	s.lc.Lock()
+	s.symMu.Lock()
+	s.symbols = slices.DeleteFunc(s.symbols, func(x string) bool { return x == sym })
+	s.symMu.Unlock()
+	var unsubs []connStreams
+	if s.cur.Load() == r {
+		unsubs = r.removeSymbol(sym)
+	}
+	s.lc.Unlock()
+	s.changes.notify()
+	uctx, cancel := context.WithTimeout(r.ctx, s.cfg.StopTimeout)
+	defer cancel()
+	if uerr := r.control(uctx, unsubs, false); uerr != nil && r.ctx.Err() == nil {
+		s.log.Warn("unsubscribing a refused symbol failed", "symbol", sym, "err", uerr)
+	}
+	return fmt.Errorf("service: add symbol %s: %w", sym, err)
+}
+
+// RemoveSymbol removes a symbol. On a running service it drops the
+// symbol's engine state and unsubscribes its streams live (a connection
+// left without streams is closed), without touching the other symbols'
+// streams; frames of the symbol still in flight are counted as
+// UnknownSymbol. On a stopped service it changes the set the next Start
+// streams. It returns ErrUnknownSymbol for a symbol not in the set.
+func (s *Service) RemoveSymbol(ctx context.Context, symbol string) error {
+	sym := strings.ToUpper(strings.TrimSpace(symbol))
+	s.symOp.Lock()
+	defer s.symOp.Unlock()
+	s.lc.Lock()
+	s.symMu.Lock()
+	if !slices.Contains(s.symbols, sym) {
+		s.symMu.Unlock()
+		s.lc.Unlock()
+		return fmt.Errorf("%w: %s", ErrUnknownSymbol, sym)
+	}
+	s.symbols = slices.DeleteFunc(s.symbols, func(x string) bool { return x == sym })
+	s.symMu.Unlock()
+	r := s.cur.Load()
+	if r == nil || s.State() != Running {
+		s.lc.Unlock()
+		s.log.Info("Symbol removed", "symbol", sym)
+		return nil
+	}
+	unsubs := r.removeSymbol(sym)
+	s.lc.Unlock()
+	s.changes.notify()
+	s.log.Info("Removing symbol from the running service", "symbol", sym)
+	if err := r.control(ctx, unsubs, false); err != nil && r.ctx.Err() == nil {
+		return fmt.Errorf("service: remove symbol %s: %w", sym, err)
+	}
+	return nil
 }
