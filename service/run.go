@@ -242,7 +242,7 @@ func (r *run) newConn(sc *streamConn, streams []string) (*feed.Conn, error) {
 		BackoffMax: cfg.BackoffMax, DialLimiter: cfg.DialLimiter,
 		OnStatus: func(old, new feed.State) {
 			if new == feed.StateConnected && old == feed.StateReconnecting {
-				r.catchUp(sc)
+				r.onReconnect(sc)
 			}
 			r.s.changes.notify()
 		}})
@@ -536,32 +536,46 @@ func (r *run) sequence(t *market.Trade) {
 	r.apply(sq, t)
 }
 
-// catchUp runs when a connection is back after a loss: trades published
-// while it was down are fetched from REST up to the latest, even if no
-// later stream trade arrives to reveal the gap.
-func (r *run) catchUp(sc *streamConn) {
-	if r.s.cfg.TradeChannel != binance.ChannelAggTrade {
-		return
-	}
+// onReconnect runs when a connection is back after a loss. Trades
+// published while it was down are fetched from REST up to the latest, even
+// if no later stream trade arrives to reveal the gap. Books whose depth
+// stream it carries start over from a fresh snapshot, as Binance's
+// procedure asks for every new connection: a quiet symbol's next event may
+// be far off, and until then its book would silently miss what was
+// published during the outage.
+func (r *run) onReconnect(sc *streamConn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	resynced := 0
 	for _, st := range sc.conn.Streams() {
 		sym, ch, ok := binance.ParseStreamName(st)
-		if !ok || ch != binance.ChannelAggTrade {
+		sq := r.seqs[sym]
+		if !ok || sq == nil {
 			continue
 		}
-		sq := r.seqs[sym]
+		if ch == r.s.cfg.DepthChannel {
+			if es := r.eng.Symbol(sym); es != nil && es.Sync != nil {
+				es.Sync.Reset()
+				r.wantSnapshot(sym)
+				resynced++
+			}
+			continue
+		}
+		if ch != binance.ChannelAggTrade {
+			continue
+		}
 		switch {
-		case sq == nil || sq.last == 0 && !sq.filling:
-			// No trade yet: nothing to continue from.
 		case sq.filling:
 			sq.recheck = true
+		case sq.last == 0:
+			// No trade yet: nothing to continue from.
 		default:
 			sq.filling = true
 			r.fills = append(r.fills, fillRequest{symbol: sym, from: sq.last + 1, to: openEnd})
 			signal(r.fillSig)
 		}
 	}
+	r.log.Info("Stream connection back: catching up trades and resyncing books", "conn", sc.name, "books", resynced)
 }
 
 func (r *run) apply(sq *sequencer, t *market.Trade) {
