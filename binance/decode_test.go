@@ -1,6 +1,7 @@
 package binance
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -317,7 +318,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"IDLeadingZero", aggHead + `"a":01,"p":"1","q":"1",` + aggTail, `field "a": invalid JSON: leading zero in number`, ErrSyntax},
 		{"MakerIsString", aggHead + `"a":1,"p":"1","q":"1","f":1,"l":1,"T":1,"m":"true"}`, `field "m": wrong JSON type: want bool, got string`, ErrType},
 		{"SymbolIsNumber", `{"e":"aggTrade","E":1,"s":5,"a":1,"p":"1","q":"1",` + aggTail, `field "s": wrong JSON type: want string, got number`, ErrType},
-		{"EmptyEvent", `{"stream":"x","data":{"e":"","E":1}}`, `decode: field "e": unrecognized frame: empty event type at offset 27`, ErrUnknownFrame},
+		{"EmptyEvent", `{"stream":"x","data":{"e":"","E":1}}`, `decode: field "e": unrecognized frame: empty event type at offset 26`, ErrUnknownFrame},
 		{"EventIsNumber", `{"e":1,"E":1}`, `field "e": wrong JSON type: want string, got number`, ErrType},
 		{"MissingFields", `{"e":"aggTrade","E":1,"s":"X","p":"1","q":"1","T":1,"m":true}`, `decode aggTrade: missing field "a", "f", "l" in object at offset 0`, ErrMissingField},
 		{"MissingDepthSides", `{"stream":"x","data":{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2}}`, `decode depthUpdate: missing field "a", "b" in object at offset 21`, ErrMissingField},
@@ -536,5 +537,37 @@ func TestKindString(t *testing.T) {
 		if k.String() == "" {
 			t.Errorf("Kind(%d) has no name", k)
 		}
+	}
+}
+
+// TestUnescapeMatchesEncodingJSON: string escapes decode as encoding/json
+// decodes them, surrogate pairs and lone surrogates included.
+func TestUnescapeMatchesEncodingJSON(t *testing.T) {
+	for _, lit := range []string{
+		`"plain"`, `"\"\\\/\b\f\n\r\t"`, `"\u0041\u00e9\u4e2d"`, `"\ud83d\ude00"`, `"\ud83d"`, `"\ude00x"`,
+		`"\ud83d\u0041"`, `"\uD83D\uDE00"`, `"a\u0000b"`, `"é中😀"`,
+	} {
+		var want string
+		if err := json.Unmarshal([]byte(lit), &want); err != nil {
+			t.Fatalf("%s: %v", lit, err)
+		}
+		s := scanner{b: []byte(lit)}
+		start, end, _, err := s.str()
+		if err != nil {
+			t.Fatalf("%s: %v", lit, err)
+		}
+		if got := string(unescape(nil, s.b[start:end])); got != want {
+			t.Errorf("unescape(%s) = %q, encoding/json %q", lit, got, want)
+		}
+	}
+	// Through Decode: an escaped symbol, stream and error message.
+	d := NewDecoder()
+	m := mustDecode(t, d, `{"stream":"btc\u0075sdt@trade","data":{"e":"trade","E":1,"s":"BTC\u0055SDT","t":1,"p":"1","q":"2","T":2,"m":false}}`)
+	if m.Stream != "btcusdt@trade" || m.Trade.Symbol != "BTCUSDT" {
+		t.Errorf("%q %q", m.Stream, m.Trade.Symbol)
+	}
+	m = mustDecode(t, d, `{"code":-1,"msg":"tab\there \"q\"","id":"x\u0031"}`)
+	if m.Kind != KindError || m.Reply.Msg != "tab\there \"q\"" || string(m.Reply.ID) != `"x\u0031"` {
+		t.Errorf("%+v", m.Reply)
 	}
 }

@@ -49,7 +49,8 @@ func encodable(m *Message) []market.Kind {
 }
 
 // canonical returns what an encoding for kind preserves of m: spot depth
-// has no "T", and raw ids that are absent encode as null.
+// has no "T", USD-M's bookTicker always has "e", and absent reply ids and
+// results encode as null.
 func canonical(m *Message, kind market.Kind) Message {
 	c := *m
 	c.Depth.Bids = slices.Clone(m.Depth.Bids)
@@ -58,6 +59,10 @@ func canonical(m *Message, kind market.Kind) Message {
 	case KindDepthUpdate:
 		if kind == market.Spot {
 			c.Depth.TransactTime = 0
+		}
+	case KindBookTicker:
+		if kind == market.USDM {
+			c.Event = "bookTicker" // USD-M's bookTicker carries "e"
 		}
 	case KindReply, KindError:
 		if len(c.Reply.ID) == 0 {

@@ -349,18 +349,28 @@ func TestRecordings(t *testing.T) {
 	}
 	stats := make(map[string]*fileStats)
 	for _, rc := range recordingCounts {
-		st := &fileStats{}
-		stats[rc.file] = st
-		t.Run(rc.file, func(t *testing.T) {
-			*st = checkRecording(t, rc.file)
-			got := [5]int{st.depth, st.trade, st.aggTrade, st.ticker, st.snapshots}
-			want := [5]int{rc.depth, rc.trade, rc.aggTrade, rc.ticker, rc.snapshots}
-			if got != want {
-				t.Errorf("counts depth/trade/aggTrade/bookTicker/snapshot = %v, SOURCES.md %v", got, want)
-			}
-			t.Logf("%d depth diffs, %d trades, %d aggTrades, %d bookTicker, %d snapshots",
-				st.depth, st.trade, st.aggTrade, st.ticker, st.snapshots)
-		})
+		stats[rc.file] = &fileStats{}
+	}
+	// The files run in parallel; "Files" returns when all have finished, so
+	// the checks across files below see every count.
+	t.Run("Files", func(t *testing.T) {
+		for _, rc := range recordingCounts {
+			st := stats[rc.file]
+			t.Run(rc.file, func(t *testing.T) {
+				t.Parallel()
+				*st = checkRecording(t, rc.file)
+				got := [5]int{st.depth, st.trade, st.aggTrade, st.ticker, st.snapshots}
+				want := [5]int{rc.depth, rc.trade, rc.aggTrade, rc.ticker, rc.snapshots}
+				if got != want {
+					t.Errorf("counts depth/trade/aggTrade/bookTicker/snapshot = %v, SOURCES.md %v", got, want)
+				}
+				t.Logf("%d depth diffs, %d trades, %d aggTrades, %d bookTicker, %d snapshots",
+					st.depth, st.trade, st.aggTrade, st.ticker, st.snapshots)
+			})
+		}
+	})
+	if t.Failed() {
+		return
 	}
 
 	t.Run("SpotBTCUSDTContiguous", func(t *testing.T) {

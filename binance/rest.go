@@ -52,7 +52,7 @@ func decodeDepthSnapshot(body []byte, snap *market.DepthSnapshot) error {
 		has     uint8
 		v       val
 		code    int64
-		msg     []byte
+		msg     string
 		scratch []byte
 	)
 	for !empty {
@@ -96,7 +96,7 @@ func decodeDepthSnapshot(body []byte, snap *market.DepthSnapshot) error {
 				if v.typ != '"' {
 					ferr = typeErr(v.off, "string", v.typ)
 				} else {
-					msg = text(s.b).str(&v, &scratch)
+					msg = string(text(s.b).str(&v, &scratch)) // only error bodies have one
 					has |= hMsg
 				}
 			}
@@ -116,7 +116,7 @@ func decodeDepthSnapshot(body []byte, snap *market.DepthSnapshot) error {
 		return err
 	}
 	if has&hCode != 0 && has&hLast == 0 {
-		return &APIError{Code: code, Msg: string(msg)}
+		return &APIError{Code: code, Msg: msg}
 	}
 	if has&(hLast|hBids|hAsks) != hLast|hBids|hAsks {
 		var names []string
