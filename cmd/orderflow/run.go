@@ -182,6 +182,7 @@ func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, 
 		}
 		hs = &http.Server{Handler: api.New(svc, api.Options{Token: token, Logger: log}), ReadHeaderTimeout: 10 * time.Second,
 			MaxHeaderBytes: 64 << 10}
+		hs.RegisterOnShutdown(hs.Handler.(*api.Server).Close) // ends push streams so Shutdown does not wait on them
 		if token != "" {
 			log.Info("HTTP API requires a bearer token", "addr", ln.Addr().String())
 		}
