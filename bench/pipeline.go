@@ -23,6 +23,9 @@ type PipelineOptions struct {
 	MinRounds int
 	// Flow configures the metrics (zero: the service's defaults).
 	Flow flow.Config
+	// Configure, if set, adjusts each round's engine configuration before
+	// the engine is built (e.g. to attach push subscribers).
+	Configure func(cfg *engine.Config)
 	// Progress, if set, is called about every 100 ms with the events done
 	// so far, for a terminal display. It runs on the measuring goroutine.
 	Progress func(events int64, elapsed time.Duration)
@@ -103,6 +106,14 @@ func NewEngine(fc flow.Config) *engine.Engine {
 	return engine.New(engine.Config{Flow: fc})
 }
 
+func newRoundEngine(opts *PipelineOptions) *engine.Engine {
+	cfg := engine.Config{Flow: opts.Flow}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	return engine.New(cfg)
+}
+
 // RunPipeline replays c through fresh engines until opts.Duration has
 // passed, measuring throughput, CPU, allocations and memory.
 func RunPipeline(ctx context.Context, c *Corpus, opts PipelineOptions) (*PipelineResult, error) {
@@ -125,7 +136,7 @@ func RunPipeline(ctx context.Context, c *Corpus, opts PipelineOptions) (*Pipelin
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		e = NewEngine(opts.Flow)
+		e = newRoundEngine(&opts)
 		var rejected int64
 		measureSteady := res.Rounds == min(1, minRounds-1) && res.SteadyEvents == 0
 		var steady0 uint64

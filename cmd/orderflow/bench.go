@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/bench"
+)
+
+func init() {
+	register(command{name: "bench", summary: "measure the pipeline on real recordings: throughput, allocations, baseline, latency, scale", run: runBench})
+}
+
+// benchFlags are the flags of orderflow bench.
+type benchFlags struct {
+	files       string
+	cpus        int
+	duration    time.Duration
+	baseline    bool
+	baselineDir string
+	decoder     string
+	withAPI     bool
+	latency     bool
+	rate        int
+	rounds      int
+	scale       bool
+	scaleN      string
+	scaleTime   time.Duration
+	scaleSearch bool
+	progress    bool
+	// The simulator child process of --scale.
+	simChild  bool
+	simFanout int
+	simSpeed  float64
+}
+
+func runBench(ctx context.Context, env *environ, args []string) error {
+	fs := newFlagSet(env, "bench", "[--files A,B] [--cpus 1] [--duration 5s] [--baseline] [--with-api] [--latency [--rate 20000]] [--scale [--scale-n 1,10,100,1000]] [FILE...]")
+	var f benchFlags
+	fs.StringVar(&f.files, "files", "", "comma-separated recordings (default: the spot BTCUSDT recordings in testdata/binance)")
+	fs.IntVar(&f.cpus, "cpus", 0, "GOMAXPROCS for the measurement (default: 1 for the pipeline, whose figures are per core; every CPU for --latency and --scale, where the writer or simulator needs its own)")
+	fs.DurationVar(&f.duration, "duration", 5*time.Second, "how long to replay the recordings (fresh state each round)")
+	fs.BoolVar(&f.baseline, "baseline", false, "also run the go-binance baseline (module in --baseline-dir) on the same files and print the ratio")
+	fs.StringVar(&f.baselineDir, "baseline-dir", "bench/gobinance", "directory of the go-binance baseline module (needs the go tool)")
+	fs.StringVar(&f.decoder, "baseline-decoder", "stdjson", "baseline depth decoding: stdjson, or simplejson as go-binance's own handler does")
+	fs.BoolVar(&f.withAPI, "with-api", false, "attach push subscribers (one JSON encoder per subscriber behind a bounded queue) to every trade and bar")
+	fs.BoolVar(&f.latency, "latency", false, "measure frame-to-metric latency over loopback WebSocket through the service")
+	fs.IntVar(&f.rate, "rate", 20000, "latency: frames per second written")
+	fs.IntVar(&f.rounds, "rounds", 3, "latency: rounds of the recording (a fresh service each)")
+	fs.BoolVar(&f.scale, "scale", false, "measure CPU and memory per symbol against the simulator fanning the recording out to N symbols")
+	fs.StringVar(&f.scaleN, "scale-n", "1,10,100,1000", "scale: comma-separated symbol counts")
+	fs.DurationVar(&f.scaleTime, "scale-time", 15*time.Second, "scale: measured time per symbol count (after warm-up)")
+	fs.BoolVar(&f.scaleSearch, "scale-search", false, "scale: also double the speed until the service falls behind (6 steps at most, 5 s each)")
+	fs.BoolVar(&f.simChild, "sim-child", false, "internal: run the simulator for --scale in this process and print where it listens")
+	fs.IntVar(&f.simFanout, "sim-fanout", 1, "internal: --sim-child fanout")
+	fs.Float64Var(&f.simSpeed, "sim-speed", 1, "internal: --sim-child speed")
+	fs.BoolVar(&f.progress, "progress", isTerminal(os.Stderr), "show progress on stderr")
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	files := fs.Args()
+	if f.files != "" {
+		files = append(files, strings.Split(f.files, ",")...)
+	}
+	if len(files) == 0 {
+		files = bench.DefaultFiles
+	}
+	if f.cpus == 0 {
+		f.cpus = 1
+		if f.latency || f.scale {
+			f.cpus = runtime.NumCPU()
+		}
+	}
+	if f.cpus < 1 || f.cpus > 1024 {
+		return fmt.Errorf("%w: --cpus %d: want 1..1024", errUsage, f.cpus)
+	}
+	if f.duration < 0 {
+		return fmt.Errorf("%w: --duration %v: want >= 0", errUsage, f.duration)
+	}
+	if f.rate < 1 || f.rate > 1_000_000 {
+		return fmt.Errorf("%w: --rate %d: want 1..1000000", errUsage, f.rate)
+	}
+	if f.simChild {
+		return runSimChild(ctx, env, f.simFanout, f.simSpeed, files)
+	}
+	prev := runtime.GOMAXPROCS(f.cpus)
+	defer runtime.GOMAXPROCS(prev)
+	out := env.stdout
+	fmt.Fprintf(out, "orderflow bench: GOMAXPROCS=%d, %s, %d CPUs on this machine (shared machines give noisy absolute numbers; compare ratios within one run)\n",
+		f.cpus, runtime.Version(), runtime.NumCPU())
+
+	switch {
+	case f.latency:
+		return benchLatency(ctx, env, &f, files)
+	case f.scale:
+		return benchScale(ctx, env, &f, files)
+	}
+
+	c, err := bench.Load(files)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nload (gzip + line split, measured apart): %d records (%d frames, %d snapshots), %.1f MB JSON from %.1f MB on disk in %v (%.0f MB/s of JSON)\n",
+		len(c.Records), c.Frames, c.Snapshots, float64(c.Bytes)/1e6, float64(c.FileBytes)/1e6,
+		c.LoadTime.Round(time.Millisecond), float64(c.Bytes)/1e6/c.LoadTime.Seconds())
+
+	opts := bench.PipelineOptions{Duration: f.duration}
+	var pr *progressLine
+	if f.progress {
+		pr = &progressLine{w: env.stderr, label: "pipeline", total: f.duration}
+		opts.Progress = pr.update
+	}
+	var push *bench.PushFanout
+	if f.withAPI {
+		push = bench.NewPushFanout(bench.PushOptions{})
+		opts.Configure = push.Configure
+	}
+	res, err := bench.RunPipeline(ctx, c, opts)
+	pr.finish()
+	if push != nil {
+		push.Close()
+	}
+	if err != nil {
+		return err
+	}
+	printPipeline(out, res)
+	if push != nil {
+		ps := push.Stats()
+		fmt.Fprintf(out, "  push fan-out: %d subscribers, %d events delivered, %d skipped (queue full), %.1f MB JSON encoded\n",
+			ps.Subscribers, ps.Delivered, ps.Skipped, float64(ps.Bytes)/1e6)
+	}
+
+	if f.baseline {
+		var stderr bytes.Buffer
+		if f.progress {
+			fmt.Fprintf(env.stderr, "baseline: building and running %s for %v...\n", f.baselineDir, f.duration)
+		}
+		bres, err := bench.RunBaseline(ctx, bench.BaselineOptions{Dir: f.baselineDir, Files: files, Duration: f.duration,
+			CPUs: f.cpus, Decoder: f.decoder, Stderr: &stderr})
+		if err != nil {
+			return err
+		}
+		printBaseline(out, res, bres)
+	}
+	return nil
+}
+
+func printPipeline(w io.Writer, r *bench.PipelineResult) {
+	fmt.Fprintf(w, "\npipeline (decode + book sync + metrics), %d rounds in %v:\n", r.Rounds, r.Wall.Round(time.Millisecond))
+	fmt.Fprintf(w, "  %12.0f events/s per core (CPU time %v, wall %.0f events/s)\n", r.EventsPerCPUSec(), r.CPU.Round(time.Millisecond), r.EventsPerSec())
+	fmt.Fprintf(w, "  %12.1f MB/s of JSON per core\n", r.MBPerCPUSec())
+	fmt.Fprintf(w, "  %12.1f ns per event (CPU)\n", float64(r.CPU.Nanoseconds())/float64(r.Events))
+	fmt.Fprintf(w, "  %12.4f allocs/event overall (each round builds a fresh engine), %.4f after warm-up; %d GCs\n",
+		r.AllocsPerEvent(), r.SteadyAllocsPerEvent(), r.GCs)
+	fmt.Fprintf(w, "  %12.1f MB peak HeapInuse, %.1f MB Sys\n", float64(r.PeakHeapInuse)/1e6, float64(r.Sys)/1e6)
+	st := r.Stats
+	fmt.Fprintf(w, "  last round: %d trades, %d depth diffs, %d bookTickers, %d snapshots, %d decode errors, %d rejected\n",
+		st.Trades, st.DepthUpdates, st.BookTickers, st.Snapshots, st.DecodeErrors, r.Rejected)
+	for _, s := range r.Summaries {
+		fmt.Fprintf(w, "  %s\n", s)
+	}
+}
+
+func printBaseline(w io.Writer, ours *bench.PipelineResult, b *bench.BaselineResult) {
+	fmt.Fprintf(w, "\ngo-binance baseline (%s decoding; encoding/json, map book, float64 metrics), %d rounds:\n", b.Decoder, b.Rounds)
+	fmt.Fprintf(w, "  %12.0f events/s per core\n", b.EventsPerCPUSec())
+	fmt.Fprintf(w, "  %12.1f MB/s of JSON per core\n", float64(b.Bytes)*float64(b.Rounds)/1e6/(float64(b.CPUNanos)/1e9))
+	fmt.Fprintf(w, "  %12.2f allocs/event, %.1f MB peak HeapInuse, %d GCs, %d rejected\n",
+		b.AllocsPerEvent(), float64(b.PeakHeapInuse)/1e6, b.GCs, b.Rejected)
+	for _, s := range b.Summaries {
+		fmt.Fprintf(w, "  %s\n", s)
+	}
+	if diffs := bench.CompareSummaries(ours.Summaries, b.Summaries); len(diffs) > 0 {
+		fmt.Fprintf(w, "  WARNING: the two sides ended in different states, the ratio compares different work:\n")
+		for _, d := range diffs {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+	} else {
+		fmt.Fprintf(w, "  same end state on both sides (trades, applied diffs, book size and top, volumes, VWAP)\n")
+	}
+	fmt.Fprintf(w, "\nratio: orderflow is %.1fx the go-binance baseline in events per CPU second (target >= 10x)\n",
+		ours.EventsPerCPUSec()/b.EventsPerCPUSec())
+}
+
+// progressLine draws "label 1.2M events 3.1s/5s" on stderr, in place.
+type progressLine struct {
+	w     io.Writer
+	label string
+	total time.Duration
+	drawn bool
+}
+
+func (p *progressLine) update(events int64, elapsed time.Duration) {
+	p.drawn = true
+	fmt.Fprintf(p.w, "\r%s: %s events, %.1fs/%.0fs   ", p.label, humanCount(events), elapsed.Seconds(), p.total.Seconds())
+}
+
+func (p *progressLine) finish() {
+	if p != nil && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e6:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + "M"
+	case n >= 1e3:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []string) error {
+	c, err := bench.Load(files)
+	if err != nil {
+		return err
+	}
+	opts := bench.LatencyOptions{Rate: f.rate, Rounds: f.rounds}
+	if f.progress {
+		opts.Progress = func(r, n int) { fmt.Fprintf(env.stderr, "\rlatency: round %d/%d done", r, n) }
+	}
+	res, err := bench.Latency(ctx, c, opts)
+	if f.progress {
+		fmt.Fprintln(env.stderr)
+	}
+	if err != nil {
+		return err
+	}
+	w := env.stdout
+	fmt.Fprintf(w, "\nframe-to-metric latency over loopback WebSocket (writer in this process -> service -> OnEvent), %d rounds:\n", res.RoundsCompleted)
+	fmt.Fprintf(w, "  rate: %d frames/s asked, %.0f achieved (writer at worst %v behind schedule); per round %d trades + %d depth diffs, first %d frames not timed\n",
+		res.Rate, res.AchievedRate, res.SendLag.Round(time.Microsecond), res.TradesPerRound, res.DepthPerRound, res.WarmupFrames)
+	fmt.Fprintf(w, "  samples %d, missing %d, book in sync at the end of every round: %v\n", res.Samples, res.Missing, res.BookSynced)
+	fmt.Fprintf(w, "  p50 %v  p99 %v  p999 %v  max %v  mean %v   (target p99 < 100µs)\n",
+		res.P50.Round(100*time.Nanosecond), res.P99.Round(100*time.Nanosecond), res.P999.Round(100*time.Nanosecond),
+		res.Max.Round(time.Microsecond), res.Mean.Round(100*time.Nanosecond))
+	fmt.Fprintf(w, "  HTTP push endpoint: not measured (the api package serves no push endpoint yet)\n")
+	return nil
+}
+
+func benchScale(ctx context.Context, env *environ, f *benchFlags, files []string) error {
+	var ns []int
+	for _, s := range strings.Split(f.scaleN, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 10_000 {
+			return fmt.Errorf("%w: --scale-n %q: want comma-separated counts 1..10000", errUsage, f.scaleN)
+		}
+		ns = append(ns, n)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: scale: %w", err)
+	}
+	opts := bench.ScaleOptions{Files: files, Ns: ns, Measure: f.scaleTime, Search: f.scaleSearch,
+		StartSim: func(ctx context.Context, spec bench.SimSpec) (bench.SimHandle, error) {
+			return startChildSim(ctx, exe, spec)
+		}}
+	if f.progress {
+		opts.Progress = func(msg string) { fmt.Fprintln(env.stderr, msg) }
+	}
+	steps, err := bench.Scale(ctx, opts)
+	w := env.stdout
+	fmt.Fprintf(w, "\nscale: the service (this process) against the simulator (a child process) fanning the recording out to N symbols\n")
+	t := newTable(w)
+	fmt.Fprintln(t, "symbols\tspeed\tsync\tCPU cores\tcores/symbol at 1x\tframes/s\tHeapInuse/symbol\tRSS/symbol\tlag start/end/max\treconnects\tbehind\tmax speed held")
+	for _, s := range steps {
+		held := "-"
+		if s.MaxHeldSpeed > 0 || s.FirstBehindSpd > 0 {
+			held = fmt.Sprintf("%gx", s.MaxHeldSpeed)
+			if s.FirstBehindSpd > 0 {
+				held += fmt.Sprintf(" (behind at %gx)", s.FirstBehindSpd)
+			}
+		}
+		fmt.Fprintf(t, "%d\t%gx\t%v\t%.3f\t%.6f\t%.0f\t%.2f MB\t%.2f MB\t%v/%v/%v\t%d\t%v\t%s\n", s.N, s.Speed, s.SyncTime.Round(time.Second),
+			s.CPUCores, s.CPUPerSymbolAtRecorded, float64(s.Frames)/s.Wall.Seconds(), s.HeapPerSymbol/1e6, s.RSSPerSymbol/1e6,
+			s.LagStart.Round(time.Millisecond), s.LagEnd.Round(time.Millisecond), s.LagMax.Round(time.Millisecond), s.Reconnects, s.Behind, held)
+	}
+	t.Flush()
+	if n := len(steps); n > 0 {
+		last := steps[n-1]
+		fmt.Fprintf(w, "projection: %d symbols at the recorded rate need %.3f cores (target < 1), %.2f MB heap per symbol (target < 10 MB)\n",
+			last.N, last.CPUPerSymbolAtRecorded*float64(last.N), last.HeapPerSymbol/1e6)
+	}
+	return err
+}
+
+// childSim is a simulator running in a child process (orderflow bench
+// --sim-child), so the parent's CPU time is the service's alone.
+type childSim struct {
+	cmd    *exec.Cmd
+	info   bench.SimInfo
+	cancel context.CancelFunc
+	waited chan error
+}
+
+func (c *childSim) Info() bench.SimInfo { return c.info }
+
+func (c *childSim) Close() error {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-c.waited:
+		c.cancel()
+		return err
+	case <-time.After(10 * time.Second):
+		c.cancel() // kills the child
+		return <-c.waited
+	}
+}
+
+func startChildSim(ctx context.Context, exe string, spec bench.SimSpec) (*childSim, error) {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	args := []string{"bench", "--sim-child", "--sim-fanout", strconv.Itoa(spec.Fanout),
+		"--sim-speed", strconv.FormatFloat(spec.Speed, 'g', -1, 64), "--progress=false"}
+	args = append(args, spec.Files...)
+	cmd := exec.CommandContext(cctx, exe, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("bench: start simulator process: %w", err)
+	}
+	c := &childSim{cmd: cmd, cancel: cancel, waited: make(chan error, 1)}
+	line, rerr := bufio.NewReader(out).ReadBytes('\n')
+	go func() {
+		_, _ = io.Copy(io.Discard, out)
+		c.waited <- cmd.Wait()
+	}()
+	if rerr == nil {
+		rerr = json.Unmarshal(line, &c.info)
+	}
+	if rerr != nil {
+		cancel()
+		<-c.waited
+		return nil, fmt.Errorf("bench: simulator process: %w", rerr)
+	}
+	return c, nil
+}
+
+func runSimChild(ctx context.Context, env *environ, fanout int, speed float64, files []string) error {
+	return bench.ServeSim(ctx, bench.SimSpec{Files: files, Fanout: fanout, Speed: speed}, env.stdout)
+}
