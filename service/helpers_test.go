@@ -100,7 +100,10 @@ func testLogger(t testing.TB) *slog.Logger {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // waitFor polls cond until it holds or the bound passes.
 func waitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
