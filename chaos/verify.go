@@ -1,0 +1,297 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/orderflow/orderflow/engine"
+	"github.com/orderflow/orderflow/flow"
+	"github.com/orderflow/orderflow/market"
+)
+
+// verdict is what verify found.
+type verdict struct {
+	missing, duplicates, mismatches int
+	reasons                         []string
+}
+
+func (v *verdict) add(format string, args ...any) {
+	if len(v.reasons) < 12 {
+		v.reasons = append(v.reasons, fmt.Sprintf(format, args...))
+	}
+}
+
+// symbolRef is the simulator's final state of one symbol.
+type symbolRef struct {
+	lastID, lastU int64
+}
+
+// quiesce ends the injections: pending fault actions run, REST faults are
+// cleared, the replay is paused and the harness waits until the simulator
+// publishes nothing more.
+func (s *scenario) quiesce(ctx context.Context) error {
+	s.t.finish()
+	f := s.srv.Faults()
+	f.FailREST(0, 0, 0)
+	f.DelayREST(0)
+	s.srv.Pause()
+	last := s.srv.Stats().Events
+	stable := 0
+	ok := waitFor(ctx, 5*time.Second, func() bool {
+		time.Sleep(40 * time.Millisecond)
+		n := s.srv.Stats().Events
+		if n == last {
+			stable++
+		} else {
+			stable, last = 0, n
+		}
+		return stable >= 5
+	})
+	if !ok {
+		return fmt.Errorf("chaos: the simulator kept publishing after Pause")
+	}
+	return nil
+}
+
+// converge waits until the service holds every symbol's last trade and its
+// book stands at the simulator's last update id.
+func (s *scenario) converge(ctx context.Context, refs map[string]symbolRef) error {
+	var st probe
+	ok := waitFor(ctx, s.h.opts.RecoveryBound, func() bool {
+		st = s.probe("")
+		if !st.ready {
+			return false
+		}
+		for _, sy := range st.status.Symbols {
+			r, ok := refs[sy.Symbol]
+			if !ok {
+				continue
+			}
+			if sy.LastTrade != r.lastID || sy.UpdateID != r.lastU {
+				return false
+			}
+		}
+		return true
+	})
+	if ok {
+		return nil
+	}
+	for _, sy := range st.status.Symbols {
+		if r := refs[sy.Symbol]; sy.LastTrade != r.lastID || sy.UpdateID != r.lastU || !sy.BookSynced {
+			return fmt.Errorf("did not converge within %v: %s last trade %d (simulator %d), book %s at %d (simulator %d); %s",
+				s.h.opts.RecoveryBound, sy.Symbol, sy.LastTrade, r.lastID, sy.BookState, sy.UpdateID, r.lastU, statusLine(st.status))
+		}
+	}
+	return fmt.Errorf("did not converge within %v: %s", s.h.opts.RecoveryBound, statusLine(st.status))
+}
+
+// verify pauses the replay, lets the service catch up, and compares every
+// symbol's trade history, totals and book with the simulator's.
+func (s *scenario) verify(ctx context.Context) (verdict, error) {
+	var v verdict
+	if err := s.quiesce(ctx); err != nil {
+		return v, err
+	}
+	syms := s.t.symbols()
+	levels := s.h.opts.BookLevels
+	refs := map[string]symbolRef{}
+	for _, sym := range syms {
+		last, err := s.ref.lastAggID(ctx, sym)
+		if err != nil {
+			return v, err
+		}
+		b, err := s.ref.depth(ctx, sym, 5)
+		if err != nil {
+			return v, err
+		}
+		refs[sym] = symbolRef{lastID: last, lastU: b.LastUpdateID}
+	}
+	if err := s.converge(ctx, refs); err != nil {
+		v.add("%v", err)
+	}
+	for _, sym := range syms {
+		want, err := s.ref.aggTrades(ctx, sym)
+		if err != nil {
+			return v, err
+		}
+		var (
+			hist       []market.Trade
+			tot        flow.Totals
+			bids, asks []market.Level
+			uid        int64
+			synced     bool
+			histSize   int
+		)
+		err = s.svc.ViewSymbol(sym, func(es *engine.Symbol) error {
+			hist = es.Flow.Trades(flow.TradeQuery{}, nil)
+			tot = es.Flow.Totals()
+			histSize = es.Flow.Config().HistorySize
+			if b := es.Book(); b != nil {
+				uid, bids, asks = b.UpdateID(), b.Bids(levels, nil), b.Asks(levels, nil)
+			}
+			synced = es.Synced()
+			return nil
+		})
+		if err != nil {
+			return v, fmt.Errorf("chaos: read %s from the service: %w", sym, err)
+		}
+		// A symbol added at run time starts with its warm-start backfill:
+		// judge it from the first trade it holds, which must not come after
+		// the first trade published once it was added.
+		if lastBefore, late := s.t.late[sym]; late {
+			from := lastBefore + 1
+			if len(hist) > 0 {
+				from = min(from, hist[0].ID)
+			}
+			want = tradesFrom(want, from)
+		}
+		c := compareTrades(want, hist, histSize)
+		v.missing += c.missing
+		v.duplicates += c.duplicates
+		if c.missing > 0 || c.duplicates > 0 || c.extra > 0 || c.differ > 0 {
+			v.add("%s trades: %s", sym, c.detail)
+		}
+		if c.extra > 0 || c.differ > 0 {
+			v.mismatches++
+		}
+		if ref := referenceTotals(sym, s.spec.historySize, want); !reflect.DeepEqual(ref, tot) {
+			v.mismatches++
+			v.add("%s totals differ from the reference fed the simulator's %d trades: service %s; reference %s",
+				sym, len(want), totalsLine(tot), totalsLine(ref))
+		}
+		rb, err := s.ref.depth(ctx, sym, levels)
+		if err != nil {
+			return v, err
+		}
+		if why := compareBook(rb, uid, synced, bids, asks, levels); why != "" {
+			v.mismatches++
+			v.add("%s book: %s", sym, why)
+		}
+	}
+	return v, nil
+}
+
+func tradesFrom(ts []market.Trade, from int64) []market.Trade {
+	for i := range ts {
+		if ts[i].ID >= from {
+			return ts[i:]
+		}
+	}
+	return nil
+}
+
+// tradeDiff is the comparison of a service's trade history with the
+// simulator's list.
+type tradeDiff struct {
+	missing    int // ids of the simulator's list (within the history's window) not held
+	duplicates int // ids held more than once
+	extra      int // ids held that the simulator never published
+	differ     int // ids held with another price, quantity, time or side
+	detail     string
+}
+
+// compareTrades compares the service's history (oldest first) with the
+// simulator's complete list want. When the history ring is full its oldest
+// trades have rotated out: the window starts at its first id.
+func compareTrades(want, hist []market.Trade, histSize int) tradeDiff {
+	var d tradeDiff
+	if len(hist) >= histSize && len(hist) > 0 {
+		want = tradesFrom(want, hist[0].ID)
+	}
+	byID := make(map[int64]*market.Trade, len(want))
+	for i := range want {
+		byID[want[i].ID] = &want[i]
+	}
+	seen := make(map[int64]bool, len(hist))
+	var firstDup, firstExtra, firstDiffer, firstMissing int64
+	for i := range hist {
+		h := &hist[i]
+		if seen[h.ID] {
+			d.duplicates++
+			if firstDup == 0 {
+				firstDup = h.ID
+			}
+			continue
+		}
+		seen[h.ID] = true
+		w := byID[h.ID]
+		if w == nil {
+			d.extra++
+			if firstExtra == 0 {
+				firstExtra = h.ID
+			}
+			continue
+		}
+		if w.Price != h.Price || w.Qty != h.Qty || w.Time != h.Time || w.BuyerMaker != h.BuyerMaker ||
+			w.FirstID != h.FirstID || w.LastID != h.LastID {
+			d.differ++
+			if firstDiffer == 0 {
+				firstDiffer = h.ID
+			}
+		}
+	}
+	for i := range want {
+		if !seen[want[i].ID] {
+			d.missing++
+			if firstMissing == 0 {
+				firstMissing = want[i].ID
+			}
+		}
+	}
+	// Ids must also come in increasing order: the history is the tape.
+	outOfOrder := 0
+	for i := 1; i < len(hist); i++ {
+		if hist[i].ID <= hist[i-1].ID {
+			outOfOrder++
+		}
+	}
+	d.detail = fmt.Sprintf("simulator %d, service %d; missing %d (first %d), duplicates %d (first %d), not published %d (first %d), fields differ %d (first %d), out of order %d",
+		len(want), len(hist), d.missing, firstMissing, d.duplicates, firstDup, d.extra, firstExtra, d.differ, firstDiffer, outOfOrder)
+	d.differ += outOfOrder
+	return d
+}
+
+// referenceTotals feeds the simulator's trades to a fresh tracker
+// configured like the service's: the totals an uninterrupted connection
+// would have produced.
+func referenceTotals(sym string, history int, trades []market.Trade) flow.Totals {
+	tr := flow.NewTracker(sym, flowConfig(history))
+	for i := range trades {
+		t := trades[i]
+		_ = tr.Add(&t) // a rejection is counted in Totals.Rejected and compared
+	}
+	return tr.Totals()
+}
+
+func totalsLine(t flow.Totals) string {
+	return fmt.Sprintf("trades=%d buy=%d sell=%d volume=%v delta=%v vwap=%v high=%v low=%v last=%v lastID=%d rejected=%+v",
+		t.Trades, t.BuyTrades, t.SellTrades, t.Volume, t.Delta, t.VWAP, t.High, t.Low, t.Last, t.LastID, t.Rejected)
+}
+
+// compareBook compares the service's top levels with the simulator's
+// snapshot; it returns "" when they are the same book at the same id.
+func compareBook(rb *refBook, uid int64, synced bool, bids, asks []market.Level, levels int) string {
+	if !synced {
+		return fmt.Sprintf("not synced (update id %d, simulator %d)", uid, rb.LastUpdateID)
+	}
+	if uid != rb.LastUpdateID {
+		return fmt.Sprintf("update id %d, simulator %d", uid, rb.LastUpdateID)
+	}
+	for side, pair := range [2][2][]market.Level{{bids, rb.bids}, {asks, rb.asks}} {
+		got, want := pair[0], pair[1]
+		name := [2]string{"bid", "ask"}[side]
+		n := min(levels, len(want))
+		if len(got) < n {
+			return fmt.Sprintf("%d %s levels, simulator %d", len(got), name, len(want))
+		}
+		for i := range n {
+			if got[i] != want[i] {
+				return fmt.Sprintf("%s level %d at update id %d: %v x %v, simulator %v x %v",
+					name, i, uid, got[i].Price, got[i].Qty, want[i].Price, want[i].Qty)
+			}
+		}
+	}
+	return ""
+}
