@@ -1,0 +1,228 @@
+package depthflow
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/orderflow/orderflow/fixed"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultWallFactor          = 5
+	DefaultWallNeighbors       = 20
+	DefaultWallMaxBps          = 100
+	DefaultMaxWalls            = 256
+	DefaultTouchBps            = 10
+	DefaultAbsorptionWindow    = 10 * time.Second
+	DefaultAbsorptionPercent   = 300
+	DefaultReplenishPercent    = 50
+	DefaultAbsorptionBar       = time.Minute
+	DefaultMaxPendingTrades    = 8192
+	DefaultMaxAbsorptionEvents = 1 << 16
+	DefaultSignalHistory       = 1000
+	DefaultWallSignalMinAge    = 5 * time.Second
+)
+
+// DefaultBands are the imbalance bands, in basis points of the mid, used
+// when Config.Bands is empty.
+var DefaultBands = []int{10, 25, 50, 100}
+
+// DefaultLiquidityWindows are the rolling windows of liquidity added and
+// pulled used when Config.LiquidityWindows is empty.
+var DefaultLiquidityWindows = []time.Duration{time.Minute}
+
+// Config tunes a Tracker. The zero value means the defaults documented on
+// each field; New fills them in (Tracker.Config returns the result).
+type Config struct {
+	// Bands are the distances from the mid, in basis points, within which
+	// depth imbalance is measured (default 10, 25, 50, 100). Negative and
+	// duplicate entries are dropped.
+	Bands []int
+
+	// WallFactor (K) and WallNeighbors (N): a level is a wall when its
+	// quantity is at least K times the mean quantity of its N neighbours on
+	// the same side (defaults 5 and 20). See Wall for the exact rule.
+	WallFactor    int64
+	WallNeighbors int
+	// WallMaxBps is how far from the mid, in basis points, walls are looked
+	// for (default 100).
+	WallMaxBps int
+	// MaxWalls bounds the walls tracked per side (default 256); levels that
+	// qualify beyond it, farthest from the touch first, are counted in
+	// Stats.WallOverflow and not tracked.
+	MaxWalls int
+	// WallSignalMinAge: a wall that ends (pulled or filled) emits a signal
+	// only if it stood at least this long (default 5s), so levels that
+	// flicker around the threshold do not flood the stream. Negative: every
+	// pulled or filled wall signals.
+	WallSignalMinAge time.Duration
+
+	// TouchBps is how close to the touch, in basis points, a level must be
+	// for its changes to count as liquidity added or pulled (default 10).
+	// See LiquidityStats.
+	TouchBps int
+	// LiquidityWindows are the rolling windows of liquidity added and
+	// pulled (default 1m). They are kept in one-second buckets, so each is
+	// rounded up to whole seconds.
+	LiquidityWindows []time.Duration
+
+	// AbsorptionWindow (W) is how far back taker volume into a price is
+	// summed for absorption (default 10s; rounded up to whole ms).
+	AbsorptionWindow time.Duration
+	// AbsorptionPercent (A): absorption needs the taker volume into a price
+	// to be at least A percent of the reference bar's average volume per
+	// price (default 300). See Absorption in SignalKind.
+	AbsorptionPercent int64
+	// ReplenishPercent: absorption also needs the quantity added back at the
+	// price while it was hit to be at least this percent of the volume that
+	// hit it (default 50; negative: no replenishment needed).
+	ReplenishPercent int64
+	// AbsorptionMinVolume is an absolute floor on the taker volume into a
+	// price for absorption (default 0: off).
+	AbsorptionMinVolume fixed.Dec
+	// AbsorptionBar is the interval of the flow bars whose average volume
+	// per price is the absorption reference (default 1m). OnBar calls for
+	// other intervals only emit their divergence and exhaustion signals.
+	AbsorptionBar time.Duration
+	// MaxAbsorptionEvents bounds the trade and replenish events held for
+	// the absorption window (default 65,536); when full the oldest is
+	// dropped early and counted in Stats.AbsorptionOverflow.
+	MaxAbsorptionEvents int
+
+	// MaxPendingTrades bounds the trades waiting for their depth update
+	// (default 8192); when full the oldest is dropped and counted in
+	// Stats.PendingOverflow.
+	MaxPendingTrades int
+
+	// SignalHistory is the number of signals kept for Signals (default
+	// 1000).
+	SignalHistory int
+	// OnSignal, if set, is called synchronously with every signal. It must
+	// not block or call back into the Tracker.
+	OnSignal func(Signal)
+}
+
+// Validate reports the fields New would have to correct. A nil error means
+// every field is used as given (or defaulted).
+func (c Config) Validate() error {
+	var errs []error
+	for i, b := range c.Bands {
+		if b < 0 || b > 10_000 {
+			errs = append(errs, fmt.Errorf("field Bands[%d]=%d: outside 0..10000", i, b))
+		}
+	}
+	for i, w := range c.LiquidityWindows {
+		if w < time.Second {
+			errs = append(errs, fmt.Errorf("field LiquidityWindows[%d]=%v: shorter than 1s", i, w))
+		}
+	}
+	neg := func(name string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("field %s=%d: negative", name, v))
+		}
+	}
+	neg("WallFactor", c.WallFactor)
+	neg("WallNeighbors", int64(c.WallNeighbors))
+	neg("MaxWalls", int64(c.MaxWalls))
+	neg("AbsorptionWindow", int64(c.AbsorptionWindow))
+	neg("AbsorptionPercent", c.AbsorptionPercent)
+	neg("AbsorptionMinVolume", int64(c.AbsorptionMinVolume))
+	neg("AbsorptionBar", int64(c.AbsorptionBar))
+	neg("MaxAbsorptionEvents", int64(c.MaxAbsorptionEvents))
+	neg("MaxPendingTrades", int64(c.MaxPendingTrades))
+	neg("SignalHistory", int64(c.SignalHistory))
+	if c.WallMaxBps < 0 || c.WallMaxBps > 10_000 {
+		errs = append(errs, fmt.Errorf("field WallMaxBps=%d: outside 0..10000", c.WallMaxBps))
+	}
+	if c.TouchBps < 0 || c.TouchBps > 10_000 {
+		errs = append(errs, fmt.Errorf("field TouchBps=%d: outside 0..10000", c.TouchBps))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("depthflow: config: %w", err)
+	}
+	return nil
+}
+
+// withDefaults fills zero fields and corrects invalid ones as documented.
+func (c Config) withDefaults() Config {
+	bands := make([]int, 0, len(c.Bands))
+	for _, b := range c.Bands {
+		if b >= 0 {
+			bands = append(bands, min(b, 10_000))
+		}
+	}
+	if len(bands) == 0 {
+		bands = append(bands, DefaultBands...)
+	}
+	slices.Sort(bands)
+	c.Bands = slices.Compact(bands)
+
+	wins := make([]time.Duration, 0, len(c.LiquidityWindows))
+	for _, w := range c.LiquidityWindows {
+		if w <= 0 {
+			continue
+		}
+		if r := w % time.Second; r != 0 {
+			w += time.Second - r
+		}
+		wins = append(wins, w)
+	}
+	if len(wins) == 0 {
+		wins = append(wins, DefaultLiquidityWindows...)
+	}
+	slices.Sort(wins)
+	c.LiquidityWindows = slices.Compact(wins)
+
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def64 := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def64(&c.WallFactor, DefaultWallFactor)
+	defInt(&c.WallNeighbors, DefaultWallNeighbors)
+	defInt(&c.MaxWalls, DefaultMaxWalls)
+	defInt(&c.MaxPendingTrades, DefaultMaxPendingTrades)
+	defInt(&c.MaxAbsorptionEvents, DefaultMaxAbsorptionEvents)
+	defInt(&c.SignalHistory, DefaultSignalHistory)
+	def64(&c.AbsorptionPercent, DefaultAbsorptionPercent)
+	defDur(&c.AbsorptionWindow, DefaultAbsorptionWindow)
+	defDur(&c.AbsorptionBar, DefaultAbsorptionBar)
+	if r := c.AbsorptionWindow % time.Millisecond; r != 0 {
+		c.AbsorptionWindow += time.Millisecond - r
+	}
+	switch {
+	case c.WallSignalMinAge == 0:
+		c.WallSignalMinAge = DefaultWallSignalMinAge
+	case c.WallSignalMinAge < 0:
+		c.WallSignalMinAge = 0
+	}
+	switch {
+	case c.ReplenishPercent == 0:
+		c.ReplenishPercent = DefaultReplenishPercent
+	case c.ReplenishPercent < 0:
+		c.ReplenishPercent = 0
+	}
+	if c.WallMaxBps <= 0 || c.WallMaxBps > 10_000 {
+		c.WallMaxBps = DefaultWallMaxBps
+	}
+	if c.TouchBps <= 0 || c.TouchBps > 10_000 {
+		c.TouchBps = DefaultTouchBps
+	}
+	if c.AbsorptionMinVolume < 0 {
+		c.AbsorptionMinVolume = 0
+	}
+	return c
+}

@@ -1,0 +1,345 @@
+package depthflow
+
+import (
+	"time"
+
+	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/fixed"
+	"github.com/orderflow/orderflow/flow"
+	"github.com/orderflow/orderflow/market"
+)
+
+// Wall is a resting level far larger than the levels around it.
+//
+// Definition: take one side's levels best first, L0, L1, ... (the whole
+// book side, so neighbourhoods reach past the scanned range). The
+// neighbourhood of Li is the N = WallNeighbors levels nearest to it in that
+// order: Li-N/2 .. Li+N/2 without Li, shifted to stay within the side (at
+// the touch it is the N levels behind it). Li is a wall when it lies within
+// WallMaxBps of the mid (a bid p >= mid*(1-bps/10000), an ask p <=
+// mid*(1+bps/10000)) and within the book's known range, and
+//
+//	qty(Li) * N >= K * sum of the neighbourhood's quantities
+//
+// i.e. at least K = WallFactor times the neighbours' mean, compared
+// exactly. Walls are judged after every update; a side with at most N
+// levels has none. The mean rather than the median: the neighbourhood sum
+// slides along the side in O(1) per level, and a second wall nearby raises
+// the mean, so clusters of large levels are not all reported.
+type Wall struct {
+	Side  market.Side `json:"side"`
+	Price fixed.Dec   `json:"price"`
+	Qty   fixed.Dec   `json:"qty"`
+	// PeakQty is the largest quantity seen while it was a wall.
+	PeakQty fixed.Dec `json:"peakQty"`
+	// Since is the time (ms) of the update at which it first qualified,
+	// Updated the time of the last update at which it still did.
+	Since   int64 `json:"since"`
+	Updated int64 `json:"updated"`
+	// Ratio is Qty over the neighbours' mean at Updated (display only).
+	Ratio float64 `json:"ratio"`
+}
+
+// Stood returns how long the wall has stood: Updated - Since.
+func (w Wall) Stood() time.Duration { return time.Duration(w.Updated-w.Since) * time.Millisecond }
+
+// WallEnd says why a wall stopped being one.
+type WallEnd uint8
+
+// Wall end reasons. At the update where a level stops qualifying, with q0
+// its quantity at the previous update, q1 now and v the taker volume matched
+// to this update at its price: if the level is gone (q1 = 0), or q1 < q0
+// while q0 would still qualify against the current neighbours, the
+// decrease d = q0 - q1 ended it, split into filled f = min(v, d) and
+// cancelled c = d - f: WallEndPulled when c > f, else WallEndFilled.
+// Otherwise WallEndOutOfRange when the price is no longer within
+// WallMaxBps of the mid (or the known range), else WallEndDiluted (its
+// neighbours grew). WallEndReset: the book was resynced.
+const (
+	WallEndPulled WallEnd = iota + 1
+	WallEndFilled
+	WallEndDiluted
+	WallEndOutOfRange
+	WallEndReset
+)
+
+var endNames = [...]string{"", "pulled", "filled", "diluted", "out_of_range", "reset"}
+
+// String names the reason.
+func (e WallEnd) String() string {
+	if int(e) < len(endNames) && e != 0 {
+		return endNames[e]
+	}
+	return "unknown"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (e WallEnd) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// EndedWall is a wall that stopped being one.
+type EndedWall struct {
+	Wall
+	// End is the time of the update at which it stopped qualifying.
+	End    int64   `json:"end"`
+	Reason WallEnd `json:"reason"`
+	// FinalQty is the level's quantity at End (0: gone); Pulled and
+	// Filled split the final decrease (both zero unless Reason is
+	// WallEndPulled or WallEndFilled).
+	FinalQty fixed.Dec   `json:"finalQty"`
+	Pulled   flow.Volume `json:"pulled"`
+	Filled   flow.Volume `json:"filled"`
+}
+
+const endedHistory = 256
+
+type pendingEnd struct {
+	w        Wall
+	q1       fixed.Dec
+	at       int64
+	decrease bool // the decrease ended it (see WallEnd)
+	inRange  bool
+}
+
+type wallSide struct {
+	tracked []Wall
+	next    []Wall
+	ready   bool
+}
+
+type walls struct {
+	side     [2]wallSide
+	ends     []pendingEnd
+	ended    []EndedWall
+	endStart int
+}
+
+func (w *walls) init(cfg Config) {
+	for i := range w.side {
+		w.side[i].tracked = make([]Wall, 0, min(cfg.MaxWalls, 64))
+		w.side[i].next = make([]Wall, 0, min(cfg.MaxWalls, 64))
+	}
+	w.ended = make([]EndedWall, 0, endedHistory)
+}
+
+// better reports whether price a is better (nearer the touch) than b.
+func better(side market.Side, a, b fixed.Dec) bool {
+	if side == market.Buy {
+		return a > b
+	}
+	return a < b
+}
+
+// prefixSums fills t.prefix with the running sums of ls's quantities.
+func (t *Tracker) prefixSums(ls []market.Level) []fixed.Int128 {
+	p := append(t.prefix[:0], fixed.Int128{})
+	var s fixed.Int128
+	for _, l := range ls {
+		s = s.AddDec(l.Qty)
+		p = append(p, s)
+	}
+	t.prefix = p
+	return p
+}
+
+// neighbourSum returns the sum of the N neighbours of index i among n
+// levels, and false when there are not N of them.
+func neighbourSum(prefix []fixed.Int128, ls []market.Level, i, n, N int) (fixed.Int128, bool) {
+	if n < N+1 {
+		return fixed.Int128{}, false
+	}
+	lo := max(i-N/2, 0)
+	hi := lo + N + 1
+	if hi > n {
+		hi = n
+		lo = hi - N - 1
+	}
+	return prefix[hi].Sub(prefix[lo]).Sub(fixed.I128(int64(ls[i].Qty))), true
+}
+
+func (t *Tracker) qualifies(qty fixed.Dec, nsum fixed.Int128) bool {
+	return fixed.Mul(int64(qty), int64(t.cfg.WallNeighbors)).Cmp(mulSmall(nsum, t.cfg.WallFactor)) >= 0
+}
+
+// update judges one update's walls on both sides.
+func (w *walls) update(t *Tracker, b *book.Book, now int64) {
+	var bidB, askB fixed.Dec
+	both := len(t.bids) > 0 && len(t.asks) > 0
+	if both {
+		bidB, askB = bounds(t.bids[0].Price, t.asks[0].Price, t.cfg.WallMaxBps)
+		bidB = max(bidB, t.knownBid)
+		askB = min(askB, t.knownAsk)
+	}
+	for si, side := range [2]market.Side{market.Buy, market.Sell} {
+		ws := &w.side[si]
+		ls := t.bids
+		inside := func(p fixed.Dec) bool { return p >= bidB }
+		if side == market.Sell {
+			ls = t.asks
+			inside = func(p fixed.Dec) bool { return p <= askB }
+		}
+		N := t.cfg.WallNeighbors
+		// ls holds the whole side or at least N+1 levels past the scanned
+		// range, so neighbourhoods inside it are complete.
+		total := b.Len(side)
+		prefix := t.prefixSums(ls)
+		m := 0
+		if both {
+			m = insideCount(ls, inside)
+		}
+		ws.ready = both && total >= N+1
+		ws.next = ws.next[:0]
+		if ws.ready {
+			for i := range m {
+				nsum, ok := neighbourSum(prefix, ls, i, len(ls), N)
+				if !ok || !t.qualifies(ls[i].Qty, nsum) {
+					continue
+				}
+				if len(ws.next) == t.cfg.MaxWalls {
+					t.stats.WallOverflow++
+					continue
+				}
+				ratio := 0.0
+				if f := toFloat(nsum); f > 0 {
+					ratio = float64(ls[i].Qty) * float64(N) / f
+				}
+				ws.next = append(ws.next, Wall{Side: side, Price: ls[i].Price, Qty: ls[i].Qty, PeakQty: ls[i].Qty,
+					Since: now, Updated: now, Ratio: ratio})
+			}
+		}
+		// Merge the tracked walls with the new set, both best first.
+		i, j := 0, 0
+		for i < len(ws.tracked) || j < len(ws.next) {
+			switch {
+			case j == len(ws.next) || (i < len(ws.tracked) && better(side, ws.tracked[i].Price, ws.next[j].Price)):
+				w.ending(t, b, ws.tracked[i], ls, prefix, m, both && inside(ws.tracked[i].Price), now)
+				i++
+			case i == len(ws.tracked) || better(side, ws.next[j].Price, ws.tracked[i].Price):
+				j++ // a new wall: Since = now
+			default:
+				o := &ws.tracked[i]
+				n := &ws.next[j]
+				n.Since = o.Since
+				n.PeakQty = max(o.PeakQty, n.Qty)
+				i++
+				j++
+			}
+		}
+		ws.tracked, ws.next = ws.next, ws.tracked
+	}
+}
+
+// ending records a wall that stopped qualifying at now; it is classified
+// at the next update (finishEnds).
+func (w *walls) ending(t *Tracker, b *book.Book, old Wall, ls []market.Level, prefix []fixed.Int128, m int, inRange bool, now int64) {
+	q1, _ := b.Level(old.Side, old.Price)
+	pe := pendingEnd{w: old, q1: q1, at: now, inRange: inRange}
+	switch {
+	case q1 == 0:
+		pe.decrease = true
+	case q1 < old.Qty && inRange:
+		// Would the old quantity still qualify against today's neighbours?
+		k := insideCount(ls[:m], func(p fixed.Dec) bool { return better(old.Side, p, old.Price) })
+		if k < m && ls[k].Price == old.Price {
+			if nsum, ok := neighbourSum(prefix, ls, k, len(ls), t.cfg.WallNeighbors); ok {
+				pe.decrease = t.qualifies(old.Qty, nsum)
+			}
+		}
+	}
+	w.ends = append(w.ends, pe)
+}
+
+// finishEnds classifies the walls that ended at the last update, now that
+// its late trades are in, and reports them.
+func (t *Tracker) finishEnds() {
+	w := &t.wl
+	for _, pe := range w.ends {
+		e := EndedWall{Wall: pe.w, End: pe.at, FinalQty: pe.q1}
+		switch {
+		case pe.decrease:
+			d := fixed.I128(int64(pe.w.Qty - pe.q1))
+			var v fixed.Int128
+			if i, ok := findRec(t.recs, pe.w.Side, pe.w.Price); ok && t.haveLast && t.lastTime == pe.at {
+				v = t.recs[i].traded
+			}
+			f := v
+			if f.Cmp(d) > 0 {
+				f = d
+			}
+			c := d.Sub(f)
+			e.Pulled, e.Filled = flow.Volume(c), flow.Volume(f)
+			e.Reason = WallEndFilled
+			if c.Cmp(f) > 0 {
+				e.Reason = WallEndPulled
+			}
+		case !pe.inRange:
+			e.Reason = WallEndOutOfRange
+		default:
+			e.Reason = WallEndDiluted
+		}
+		w.record(e)
+		if (e.Reason == WallEndPulled || e.Reason == WallEndFilled) && e.End-e.Since >= t.cfg.WallSignalMinAge.Milliseconds() {
+			k := WallPulled
+			if e.Reason == WallEndFilled {
+				k = WallFilled
+			}
+			t.emit(Signal{Kind: k, Time: e.End, Price: e.Price, Side: e.Side, Strength: e.Ratio,
+				Volume: flow.Volume(fixed.I128(int64(e.Qty))), Pulled: e.Pulled, Filled: e.Filled, Since: e.Since})
+		}
+	}
+	w.ends = w.ends[:0]
+}
+
+func (w *walls) record(e EndedWall) {
+	if len(w.ended) < cap(w.ended) {
+		w.ended = append(w.ended, e)
+		return
+	}
+	w.ended[w.endStart] = e
+	w.endStart = (w.endStart + 1) % len(w.ended)
+}
+
+// resetAll ends every tracked wall with WallEndReset.
+func (w *walls) resetAll(t *Tracker, now int64) {
+	for i := range w.side {
+		for _, x := range w.side[i].tracked {
+			w.record(EndedWall{Wall: x, End: now, Reason: WallEndReset, FinalQty: x.Qty})
+		}
+		w.side[i].tracked = w.side[i].tracked[:0]
+		w.side[i].ready = false
+	}
+}
+
+// Walls appends the current walls of side, best price first, to dst.
+func (t *Tracker) Walls(side market.Side, dst []Wall) []Wall {
+	return append(dst, t.wl.side[sideIdx(side)].tracked...)
+}
+
+// WallsReady reports whether side's walls are judged over the whole
+// WallMaxBps range: the side has more than WallNeighbors levels and the
+// range lies within the book's known range.
+func (t *Tracker) WallsReady(side market.Side) bool {
+	ws := &t.wl.side[sideIdx(side)]
+	if !ws.ready || len(t.bids) == 0 || len(t.asks) == 0 {
+		return false
+	}
+	bidB, askB := bounds(t.bids[0].Price, t.asks[0].Price, t.cfg.WallMaxBps)
+	if side == market.Buy {
+		return bidB >= t.knownBid
+	}
+	return askB <= t.knownAsk
+}
+
+// EndedWalls appends the kept ended walls (the last 256) with End >= since,
+// oldest first, to dst. Walls ending at the last update appear once the
+// next update has classified them.
+func (t *Tracker) EndedWalls(since int64, dst []EndedWall) []EndedWall {
+	w := &t.wl
+	n := len(w.ended)
+	for i := range n {
+		e := &w.ended[(w.endStart+i)%n]
+		if e.End >= since {
+			dst = append(dst, *e)
+		}
+	}
+	return dst
+}
