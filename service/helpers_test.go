@@ -132,7 +132,7 @@ func waitStatus(t testing.TB, s *service.Service, what string, bound time.Durati
 		select {
 		case <-ch:
 		case <-timer.C:
-			t.Fatalf("timed out after %v waiting for %s; status %+v", bound, what, st)
+			t.Fatalf("timed out after %v waiting for %s; state %s, %d symbols, streams %+v", bound, what, st.State, len(st.Symbols), st.Streams)
 		}
 	}
 }
@@ -498,3 +498,6 @@ func (s *stuckTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return s.base.RoundTrip(req)
 }
+
+// engineSymbol shortens the ViewSymbol callback type in tests.
+type engineSymbol = engine.Symbol

@@ -754,11 +754,14 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 	// A failed fill gives up on its range (counted as missing) so the
 	// stream is not held forever.
 	r.flushPending(sq, !ok)
-	to := any(req.to)
-	if req.to == openEnd {
-		to = "latest"
+	switch {
+	case req.from < 0:
+		r.log.Info("trade backfill done (warm start)", "symbol", req.symbol, "latest", -req.from, "fetched", len(got), "complete", ok)
+	case req.to == openEnd:
+		r.log.Info("trade backfill done (catch-up after reconnect)", "symbol", req.symbol, "from", req.from, "fetched", len(got), "complete", ok)
+	default:
+		r.log.Info("trade backfill done (gap)", "symbol", req.symbol, "from", req.from, "to", req.to, "fetched", len(got), "complete", ok)
 	}
-	r.log.Info("trade backfill done", "symbol", req.symbol, "from", req.from, "to", to, "fetched", len(got), "complete", ok)
 	return nil
 }
 
