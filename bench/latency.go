@@ -363,8 +363,8 @@ func (s *frameServer) stream(w http.ResponseWriter, r *http.Request) {
 		<-ctx.Done()
 		return
 	}
-	defer close(s.done)
 	s.err = s.play(ctx, c)
+	close(s.done)
 	if s.err == nil {
 		// Keep the connection open until the round ends, as Binance
 		// would, so the service does not see a disconnect.

@@ -48,6 +48,10 @@ type PipelineResult struct {
 	// PeakHeapInuse is the largest HeapInuse sampled (every 8192 events and
 	// at round ends); Sys is runtime's total from the OS at the end.
 	PeakHeapInuse, Sys uint64
+	// HeapBefore is HeapInuse after a GC just before the first round: the
+	// corpus and whatever else the process holds, so PeakHeapInuse -
+	// HeapBefore is what the pipeline itself holds at most.
+	HeapBefore uint64
 	// GCs is the number of garbage collections during the rounds.
 	GCs uint32
 	// Rejected counts records the engine refused in the last round (0 on
@@ -126,7 +130,7 @@ func RunPipeline(ctx context.Context, c *Corpus, opts PipelineOptions) (*Pipelin
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	startMallocs, startBytes, startGC := ms.Mallocs, ms.TotalAlloc, ms.NumGC
-	res.PeakHeapInuse = ms.HeapInuse
+	res.PeakHeapInuse, res.HeapBefore = ms.HeapInuse, ms.HeapInuse
 	steadyFrom := len(c.Records) / 5
 	lastProgress := time.Now()
 	cpu0 := CPUTime()

@@ -162,7 +162,8 @@ func printPipeline(w io.Writer, r *bench.PipelineResult) {
 	fmt.Fprintf(w, "  %12.1f ns per event (CPU)\n", float64(r.CPU.Nanoseconds())/float64(r.Events))
 	fmt.Fprintf(w, "  %12.4f allocs/event overall (each round builds a fresh engine), %.4f after warm-up; %d GCs\n",
 		r.AllocsPerEvent(), r.SteadyAllocsPerEvent(), r.GCs)
-	fmt.Fprintf(w, "  %12.1f MB peak HeapInuse, %.1f MB Sys\n", float64(r.PeakHeapInuse)/1e6, float64(r.Sys)/1e6)
+	fmt.Fprintf(w, "  %12.1f MB peak HeapInuse of the pipeline (%.1f MB peak in all, %.1f MB of it the corpus and the rest of the process before the first round), %.1f MB Sys\n",
+		float64(r.PeakHeapInuse-r.HeapBefore)/1e6, float64(r.PeakHeapInuse)/1e6, float64(r.HeapBefore)/1e6, float64(r.Sys)/1e6)
 	st := r.Stats
 	fmt.Fprintf(w, "  last round: %d trades, %d depth diffs, %d bookTickers, %d snapshots, %d decode errors, %d rejected\n",
 		st.Trades, st.DepthUpdates, st.BookTickers, st.Snapshots, st.DecodeErrors, r.Rejected)
