@@ -501,3 +501,5 @@ func (s *stuckTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // engineSymbol shortens the ViewSymbol callback type in tests.
 type engineSymbol = engine.Symbol
+
+type marketTrade = market.Trade
