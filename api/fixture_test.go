@@ -1,0 +1,433 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/orderflow/orderflow/api"
+	"github.com/orderflow/orderflow/client"
+	"github.com/orderflow/orderflow/fixed"
+	"github.com/orderflow/orderflow/flow"
+	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/push"
+	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/sim"
+)
+
+// The end-to-end tests share one replay: the simulator replays the real
+// BTCUSDT recording once at 400x into a service with the API in front of
+// it, push clients connected before the replay starts. Tests then compare
+// every route, stream and tool with an independent loop over the same
+// recording (reference_test.go).
+
+var (
+	fxOnce sync.Once
+	fx     *fixture
+	fxErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fx != nil {
+		fx.close()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+const token = "s3cret-token"
+
+// largeNotional is the absolute large-trade rule of the fixture (quote
+// units): the reference finds the same trades by price*qty.
+const largeNotional = "100000"
+
+func testdata(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "binance", name)
+}
+
+var spotBTC = []string{testdata("hft-spot-btcusdt-20240808.txt.gz"), testdata("hft-spot-btcusdt-20240809.txt.gz")}
+
+type fixture struct {
+	sim  *sim.Server
+	svc  *service.Service
+	api  *api.Server
+	http *httptest.Server
+	cl   *client.Client
+	ref  *reference
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	sse     *sseCollector
+	ws      *wsCollector
+	slow    net.Conn
+	heapPre uint64
+	heapEnd uint64
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// sseCollector reads /v1/stream through the client package and keeps only
+// aggregates, so it holds little memory itself.
+type sseCollector struct {
+	mu      sync.Mutex
+	trades  int64
+	buyVol  fixed.Dec
+	sellVol fixed.Dec
+	lastID  int64
+	order   bool // trade ids strictly increasing
+	closed  map[int64]client.Bar
+	open    int
+	large   []client.LargeTrade
+	signals []client.Signal
+	dropped int64
+	err     error
+}
+
+type wsCollector struct {
+	mu     sync.Mutex
+	books  int
+	book   client.Book
+	bars   int
+	closed int
+	other  int
+	err    error
+}
+
+func getFixture(t *testing.T) *fixture {
+	t.Helper()
+	fxOnce.Do(func() { fx, fxErr = newFixture() })
+	if fxErr != nil {
+		t.Fatalf("fixture: %v", fxErr)
+	}
+	return fx
+}
+
+func newFixture() (*fixture, error) {
+	f := &fixture{logs: &lockedBuffer{}}
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := sim.New(sim.Config{Files: spotBTC, Speed: 400, Paused: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	f.sim = srv
+	ws, rest := srv.URL()
+	svc, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, Market: market.Spot, WSURL: ws, RESTURL: rest,
+		TradeChannel: "trade", Logger: log, LogTrades: -1, Flow: flow.Config{LargeNotional: fixed.MustParse(largeNotional)}})
+	if err != nil {
+		return nil, err
+	}
+	f.svc = svc
+	f.api = api.New(svc, api.Options{Token: token, Logger: log, RateLimit: -1, WriteTimeout: 500 * time.Millisecond,
+		Push: push.Options{Queue: 4096, BookInterval: 50 * time.Millisecond, BarInterval: 100 * time.Millisecond,
+			MaxBehind: 200 * time.Millisecond}})
+	f.http = httptest.NewServer(f.api)
+	f.cl, err = client.New(f.http.URL, client.Options{Token: token})
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := waitUntil(10*time.Second, func() bool {
+		st := svc.Status()
+		return len(st.Streams) > 0 && st.Streams[0].State == "connected"
+	}); err != nil {
+		return nil, fmt.Errorf("streams connected: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	f.startSSE(ctx)
+	if err := f.startWS(ctx); err != nil {
+		return nil, err
+	}
+	if f.slow, err = dialSlow(f.http.Listener.Addr().String()); err != nil {
+		return nil, err
+	}
+	// A client that asks for everything and never reads a byte.
+	fmt.Fprintf(f.slow, "GET /v1/stream HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", f.http.Listener.Addr(), token)
+	if err := waitUntil(5*time.Second, func() bool { return f.api.Hub().Stats().Subscribers == 3 }); err != nil {
+		return nil, fmt.Errorf("push subscribers: %w (have %d)", err, f.api.Hub().Stats().Subscribers)
+	}
+	f.heapPre = heapInuse()
+	f.ref = loadReference(&fatalTB{}, spotBTC)
+	srv.Play()
+	select {
+	case <-srv.Done():
+	case <-time.After(60 * time.Second):
+		return nil, fmt.Errorf("replay did not finish")
+	}
+	n := int64(len(f.ref.trades))
+	if err := waitUntil(10*time.Second, func() bool {
+		st := svc.Status()
+		return st.Ready() && len(st.Symbols) == 1 && st.Symbols[0].Trades == n
+	}); err != nil {
+		return nil, fmt.Errorf("service has every trade: %w (status %+v)", err, svc.Status().Symbols)
+	}
+	if err := waitUntil(10*time.Second, func() bool {
+		f.sse.mu.Lock()
+		defer f.sse.mu.Unlock()
+		return f.sse.trades+f.sse.dropped >= n || f.sse.err != nil
+	}); err != nil {
+		return nil, fmt.Errorf("SSE client has every trade: %w", err)
+	}
+	// Let the slow client's fate settle: its queue stays full, so the hub
+	// disconnects it after MaxBehind once the book ticker keeps offering.
+	_ = waitUntil(5*time.Second, func() bool { return f.api.Hub().Stats().Kicked > 0 })
+	f.heapEnd = heapInuse()
+	return f, nil
+}
+
+// fatalTB lets loadReference run outside a test: any failure panics.
+type fatalTB struct{ testing.TB }
+
+func (fatalTB) Helper()                        {}
+func (fatalTB) Fatal(args ...any)              { panic(fmt.Sprint(args...)) }
+func (fatalTB) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func (f *fixture) close() {
+	if f.cancel != nil {
+		f.cancel()
+	}
+	if f.slow != nil {
+		f.slow.Close()
+	}
+	f.wg.Wait()
+	if f.http != nil {
+		f.api.Close()
+		f.http.Close()
+	}
+	if f.svc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = f.svc.Stop(ctx)
+		cancel()
+	}
+	if f.sim != nil {
+		_ = f.sim.Close()
+	}
+}
+
+func waitUntil(bound time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", bound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+func (f *fixture) startSSE(ctx context.Context) {
+	c := &sseCollector{closed: map[int64]client.Bar{}, order: true}
+	f.sse = c
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		err := f.cl.Stream(ctx, []string{"BTCUSDT"}, []string{"trades", "large", "bars", "signals"}, func(ev client.Event) error {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			switch ev.Type {
+			case "trade":
+				var tr client.Trade
+				if err := json.Unmarshal(ev.Data, &tr); err != nil {
+					return err
+				}
+				q, err := tr.Qty.Dec()
+				if err != nil {
+					return err
+				}
+				if tr.Side == "buy" {
+					c.buyVol += q
+				} else {
+					c.sellVol += q
+				}
+				if tr.ID <= c.lastID {
+					c.order = false
+				}
+				c.lastID = tr.ID
+				c.trades++
+			case "bar":
+				var b client.Bar
+				if err := json.Unmarshal(ev.Data, &b); err != nil {
+					return err
+				}
+				if b.Closed {
+					c.closed[b.Start] = b
+				} else {
+					c.open++
+				}
+			case "large":
+				var l client.LargeTrade
+				if err := json.Unmarshal(ev.Data, &l); err != nil {
+					return err
+				}
+				c.large = append(c.large, l)
+			case "signal":
+				var s client.Signal
+				if err := json.Unmarshal(ev.Data, &s); err != nil {
+					return err
+				}
+				c.signals = append(c.signals, s)
+			case "dropped":
+				c.dropped += ev.Count
+			default:
+				return fmt.Errorf("unexpected message type %q", ev.Type)
+			}
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+		}
+	}()
+}
+
+func (f *fixture) startWS(ctx context.Context) error {
+	c := &wsCollector{}
+	f.ws = c
+	u := "ws" + strings.TrimPrefix(f.http.URL, "http") + "/v1/ws?symbols=BTCUSDT&topics=bars,book"
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		return fmt.Errorf("websocket dial: %w", err)
+	}
+	conn.SetReadLimit(1 << 20)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer conn.CloseNow()
+		for {
+			_, b, err := conn.Read(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					c.mu.Lock()
+					c.err = err
+					c.mu.Unlock()
+				}
+				return
+			}
+			var ev client.Event
+			if err := json.Unmarshal(b, &ev); err != nil {
+				c.mu.Lock()
+				c.err = err
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Lock()
+			switch ev.Type {
+			case "book":
+				c.books++
+				c.book = client.Book{}
+				if err := json.Unmarshal(ev.Data, &c.book); err != nil {
+					c.err = err
+				}
+			case "bar":
+				c.bars++
+				var b client.Bar
+				_ = json.Unmarshal(ev.Data, &b)
+				if b.Closed {
+					c.closed++
+				}
+			default:
+				c.other++
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// get calls a route with the token and decodes the JSON answer.
+func (f *fixture) get(t *testing.T, path string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, f.http.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("GET %s: %d %s: %v", path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// apiErr is the error envelope.
+type apiErr struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// eqDec compares an API decimal with a reference value exactly.
+func eqDec(t *testing.T, what string, got client.Decimal, want *big.Rat) {
+	t.Helper()
+	r, err := got.Rat()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if r.Cmp(want) != 0 {
+		t.Errorf("%s = %s, want %s", what, got, want.FloatString(8))
+	}
+}
