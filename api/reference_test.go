@@ -21,6 +21,7 @@ type reference struct {
 	// book after every diff: price text -> qty, zero quantities removed
 	bids, asks map[string]*big.Rat
 	bookID     int64
+	preRoll    int // trades before the sync point, which the simulator does not publish
 }
 
 type refTrade struct {
@@ -68,6 +69,9 @@ func loadReference(t testing.TB, files []string) *reference {
 		Q  string `json:"q"`
 		T  int64  `json:"T"`
 		M  bool   `json:"m"`
+		// "M" (best match) must be named too: encoding/json matches keys
+		// case-insensitively unless an exact match exists.
+		BestMatch bool `json:"M"`
 	}
 	type depth struct {
 		U  int64       `json:"U"`
@@ -75,7 +79,7 @@ func loadReference(t testing.TB, files []string) *reference {
 		B  [][2]string `json:"b"`
 		A  [][2]string `json:"a"`
 	}
-	haveSnap := false
+	haveSnap, bridged := false, false
 	set := func(side map[string]*big.Rat, lv [][2]string) {
 		for _, l := range lv {
 			q := rat(t, l[1])
@@ -87,6 +91,7 @@ func loadReference(t testing.TB, files []string) *reference {
 			}
 		}
 	}
+	var lines []string
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
@@ -103,60 +108,83 @@ func loadReference(t testing.TB, files []string) *reference {
 			if !ok {
 				t.Fatalf("reference: line without a space in %s", name)
 			}
-			var fr frame
-			if err := json.Unmarshal([]byte(js), &fr); err != nil {
-				t.Fatalf("reference: %s: %v", name, err)
-			}
-			switch {
-			case fr.Stream == "":
-				haveSnap = true
-				ref.bookID = fr.LastUpdateID
-				set(ref.bids, fr.Bids)
-				set(ref.asks, fr.Asks)
-			case strings.HasSuffix(fr.Stream, "@trade"):
-				var tr trade
-				if err := json.Unmarshal(fr.Data, &tr); err != nil {
-					t.Fatal(err)
-				}
-				rt := refTrade{id: tr.ID, t: tr.T, price: rat(t, tr.P), qty: rat(t, tr.Q), buy: !tr.M}
-				rt.notional = new(big.Rat).Mul(rt.price, rt.qty)
-				rt.priceS = rt.price.FloatString(8)
-				ref.trades = append(ref.trades, rt)
-				m := tr.T / 60000 * 60000
-				b := ref.minutes[m]
-				if b == nil {
-					b = &refBucket{buyVol: new(big.Rat), sellVol: new(big.Rat)}
-					ref.minutes[m] = b
-				}
-				b.trades++
-				if rt.buy {
-					b.buyVol.Add(b.buyVol, rt.qty)
-					ref.buyVol.Add(ref.buyVol, rt.qty)
-				} else {
-					b.sellVol.Add(b.sellVol, rt.qty)
-					ref.sellVol.Add(ref.sellVol, rt.qty)
-				}
-			case strings.Contains(fr.Stream, "@depth"):
-				if !haveSnap {
-					continue
-				}
-				var d depth
-				if err := json.Unmarshal(fr.Data, &d); err != nil {
-					t.Fatal(err)
-				}
-				if d.Uf <= ref.bookID {
-					continue
-				}
-				set(ref.bids, d.B)
-				set(ref.asks, d.A)
-				ref.bookID = d.Uf
-			}
+			lines = append(lines, js)
 		}
 		if err := sc.Err(); err != nil {
 			t.Fatal(err)
 		}
 		zr.Close()
 		f.Close()
+	}
+	// Pass 1: the snapshot (a few diffs are recorded before it).
+	for _, js := range lines {
+		if strings.HasPrefix(js, `{"lastUpdateId"`) {
+			var fr frame
+			if err := json.Unmarshal([]byte(js), &fr); err != nil {
+				t.Fatal(err)
+			}
+			haveSnap = true
+			ref.bookID = fr.LastUpdateID
+			set(ref.bids, fr.Bids)
+			set(ref.asks, fr.Asks)
+			break
+		}
+	}
+	if !haveSnap {
+		t.Fatal("reference: no snapshot in the recording")
+	}
+	// Pass 2: diffs past the snapshot in file order, trades from the
+	// first of them on.
+	for _, js := range lines {
+		var fr frame
+		if err := json.Unmarshal([]byte(js), &fr); err != nil {
+			t.Fatalf("reference: %v", err)
+		}
+		switch {
+		case fr.Stream == "":
+		case strings.HasSuffix(fr.Stream, "@trade"):
+			if !bridged {
+				// The simulator publishes from the recording's sync
+				// point on (the first diff past the snapshot, in file
+				// order): earlier trades are its pre-roll.
+				ref.preRoll++
+				continue
+			}
+			var tr trade
+			if err := json.Unmarshal(fr.Data, &tr); err != nil {
+				t.Fatal(err)
+			}
+			rt := refTrade{id: tr.ID, t: tr.T, price: rat(t, tr.P), qty: rat(t, tr.Q), buy: !tr.M}
+			rt.notional = new(big.Rat).Mul(rt.price, rt.qty)
+			rt.priceS = rt.price.FloatString(8)
+			ref.trades = append(ref.trades, rt)
+			m := tr.T / 60000 * 60000
+			b := ref.minutes[m]
+			if b == nil {
+				b = &refBucket{buyVol: new(big.Rat), sellVol: new(big.Rat)}
+				ref.minutes[m] = b
+			}
+			b.trades++
+			if rt.buy {
+				b.buyVol.Add(b.buyVol, rt.qty)
+				ref.buyVol.Add(ref.buyVol, rt.qty)
+			} else {
+				b.sellVol.Add(b.sellVol, rt.qty)
+				ref.sellVol.Add(ref.sellVol, rt.qty)
+			}
+		case strings.Contains(fr.Stream, "@depth"):
+			var d depth
+			if err := json.Unmarshal(fr.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Uf <= ref.bookID {
+				continue
+			}
+			set(ref.bids, d.B)
+			set(ref.asks, d.A)
+			ref.bookID = d.Uf
+			bridged = true
+		}
 	}
 	return ref
 }
