@@ -96,8 +96,20 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	if f.backfill < 0 || f.backfill > 1000 {
 		return service.Config{}, fmt.Errorf("%w: --backfill %d: want 0..1000", errUsage, f.backfill)
 	}
-	if f.dialTimeout <= 0 || f.stopTimeout <= 0 {
-		return service.Config{}, fmt.Errorf("%w: --dial-timeout and --stop-timeout must be positive", errUsage)
+	if f.dialTimeout <= 0 {
+		return service.Config{}, fmt.Errorf("%w: --dial-timeout %v: must be positive", errUsage, f.dialTimeout)
+	}
+	if f.stopTimeout <= 0 {
+		return service.Config{}, fmt.Errorf("%w: --stop-timeout %v: must be positive", errUsage, f.stopTimeout)
+	}
+	if f.staleTimeout < 0 {
+		return service.Config{}, fmt.Errorf("%w: --stale-timeout %v: must not be negative", errUsage, f.staleTimeout)
+	}
+	if f.snapshotLimit < 1 || f.snapshotLimit > 5000 || kind == market.USDM && binance.ValidDepthLimit(kind, f.snapshotLimit) != f.snapshotLimit {
+		return service.Config{}, fmt.Errorf("%w: --snapshot-limit %d: want 1..5000 on spot, one of 5, 10, 20, 50, 100, 500, 1000 on usdm", errUsage, f.snapshotLimit)
+	}
+	if f.tradeStream != binance.ChannelAggTrade && f.tradeStream != binance.ChannelTrade {
+		return service.Config{}, fmt.Errorf("%w: --trade-stream %q: want aggTrade or trade", errUsage, f.tradeStream)
 	}
 	if err := checkListen(f.listen, f.token); err != nil {
 		return service.Config{}, err
