@@ -23,6 +23,7 @@ const (
 	DefaultMaxPendingTrades    = 8192
 	DefaultMaxAbsorptionEvents = 1 << 16
 	DefaultSignalHistory       = 1000
+	DefaultEndedWallHistory    = 256
 	DefaultWallSignalMinAge    = 5 * time.Second
 )
 
@@ -100,6 +101,9 @@ type Config struct {
 	// SignalHistory is the number of signals kept for Signals (default
 	// 1000).
 	SignalHistory int
+	// EndedWallHistory is the number of ended walls kept for EndedWalls
+	// (default 256).
+	EndedWallHistory int
 	// OnSignal, if set, is called synchronously with every signal. It must
 	// not block or call back into the Tracker.
 	OnSignal func(Signal)
@@ -134,6 +138,7 @@ func (c Config) Validate() error {
 	neg("MaxAbsorptionEvents", int64(c.MaxAbsorptionEvents))
 	neg("MaxPendingTrades", int64(c.MaxPendingTrades))
 	neg("SignalHistory", int64(c.SignalHistory))
+	neg("EndedWallHistory", int64(c.EndedWallHistory))
 	if c.WallMaxBps < 0 || c.WallMaxBps > 10_000 {
 		errs = append(errs, fmt.Errorf("field WallMaxBps=%d: outside 0..10000", c.WallMaxBps))
 	}
@@ -197,6 +202,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxPendingTrades, DefaultMaxPendingTrades)
 	defInt(&c.MaxAbsorptionEvents, DefaultMaxAbsorptionEvents)
 	defInt(&c.SignalHistory, DefaultSignalHistory)
+	defInt(&c.EndedWallHistory, DefaultEndedWallHistory)
 	def64(&c.AbsorptionPercent, DefaultAbsorptionPercent)
 	defDur(&c.AbsorptionWindow, DefaultAbsorptionWindow)
 	defDur(&c.AbsorptionBar, DefaultAbsorptionBar)

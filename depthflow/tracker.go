@@ -268,9 +268,11 @@ func (t *Tracker) OnTrade(tr *market.Trade) error {
 		side = market.Buy // a taker sell hits the bids
 	}
 	if t.haveLast && tr.Time <= t.lastTime {
-		t.stats.LateTrades++
-		t.lateTrade(side, tr.Price, tr.Qty)
-		return nil
+		if i, ok := findRec(t.recs, side, tr.Price); ok && t.recs[i].changed {
+			t.stats.LateTrades++
+			t.lateTrade(side, tr.Price, tr.Qty)
+			return nil
+		}
 	}
 	if len(t.pending) >= t.cfg.MaxPendingTrades {
 		copy(t.pending, t.pending[1:])

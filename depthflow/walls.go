@@ -90,8 +90,6 @@ type EndedWall struct {
 	Filled   flow.Volume `json:"filled"`
 }
 
-const endedHistory = 256
-
 type pendingEnd struct {
 	w        Wall
 	q1       fixed.Dec
@@ -118,7 +116,7 @@ func (w *walls) init(cfg Config) {
 		w.side[i].tracked = make([]Wall, 0, min(cfg.MaxWalls, 64))
 		w.side[i].next = make([]Wall, 0, min(cfg.MaxWalls, 64))
 	}
-	w.ended = make([]EndedWall, 0, endedHistory)
+	w.ended = make([]EndedWall, 0, cfg.EndedWallHistory)
 }
 
 // better reports whether price a is better (nearer the touch) than b.
@@ -329,7 +327,7 @@ func (t *Tracker) WallsReady(side market.Side) bool {
 	return askB <= t.knownAsk
 }
 
-// EndedWalls appends the kept ended walls (the last 256) with End >= since,
+// EndedWalls appends the kept ended walls (the last EndedWallHistory) with End >= since,
 // oldest first, to dst. Walls ending at the last update appear once the
 // next update has classified them.
 func (t *Tracker) EndedWalls(since int64, dst []EndedWall) []EndedWall {
