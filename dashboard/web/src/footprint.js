@@ -9,7 +9,7 @@ import { format } from './dec.js';
 import { fitCanvas, compact, hhmm, niceStep } from './canvas.js';
 
 const ROW = 15; // px per price row
-const COL = 132; // px per bar
+const COL = 108; // px per bar
 const AXIS = 66; // price axis width
 const HEAD = 30; // bar header (time, delta)
 
@@ -67,7 +67,8 @@ export class FootprintChart {
 
     this.lastRows = [];
     shown.forEach((b, ci) => {
-      const x0 = ci * COL + 4;
+      // newest bar next to the price axis, as on a chart
+      const x0 = w - AXIS - (shown.length - ci) * COL + 4;
       const rows = regroup(b.footprint, stepU);
       this.lastRows.push({ start: b.start, step: String(step), rows: rows.map(exportRow) });
       let max = 0;
@@ -79,7 +80,7 @@ export class FootprintChart {
       ctx.fillStyle = d >= 0 ? '#3fb950' : '#f85149';
       ctx.fillText('Δ ' + compact(d), x0, 22);
       ctx.fillStyle = '#8b949e';
-      ctx.fillText('v ' + compact(Number(b.volume)), x0 + 66, 22);
+      ctx.fillText('v ' + compact(Number(b.volume)), x0 + 58, 22);
       const half = (COL - 10) / 2;
       for (const r of rows) {
         const p = Number(r.p) / 1e8;
@@ -100,11 +101,11 @@ export class FootprintChart {
           ctx.fillStyle = '#3fb950';
           ctx.fillRect(x0 + 2 * half, y, 2, ROW);
         }
-        ctx.font = r.sellImb ? 'bold 11px ui-monospace, monospace' : '11px ui-monospace, monospace';
+        ctx.font = r.sellImb ? 'bold 10px ui-monospace, monospace' : '10px ui-monospace, monospace';
         ctx.fillStyle = r.sellImb ? '#ff7b72' : '#c9d1d9';
         ctx.textAlign = 'right';
         ctx.fillText(compact(sell), x0 + half - 4, y + ROW / 2);
-        ctx.font = r.buyImb ? 'bold 11px ui-monospace, monospace' : '11px ui-monospace, monospace';
+        ctx.font = r.buyImb ? 'bold 10px ui-monospace, monospace' : '10px ui-monospace, monospace';
         ctx.fillStyle = r.buyImb ? '#56d364' : '#c9d1d9';
         ctx.textAlign = 'left';
         ctx.fillText(compact(buy), x0 + half + 4, y + ROW / 2);

@@ -9,6 +9,7 @@ import { fitCanvas, hhmm } from './canvas.js';
 
 const AXIS = 66;
 const FOOT = 16;
+const ROWPX = 3; // price rows of the heatmap, px: levels are summed into them
 
 // A dark-to-bright ramp (deep blue, cyan, yellow, white) read by index.
 const RAMP = (() => {
@@ -49,8 +50,12 @@ export class Heatmap {
       this.info = { frames: 0 };
       return;
     }
-    const t0 = now - this.span;
-    const xOf = (t) => ((t - t0) / this.span) * pw;
+    // Show up to span, but no more than the data covers (plus a little),
+    // so a fresh dashboard is not mostly empty.
+    const first = Math.min(frames.length ? frames[0].t : now, path.length ? path[0][0] : now);
+    const span = Math.max(60000, Math.min(this.span, (now - first) * 1.05));
+    const t0 = now - span;
+    const xOf = (t) => ((t - t0) / span) * pw;
     // price range: the traded prices in view, padded, at least a few ticks
     let lo = Infinity;
     let hi = -Infinity;
@@ -80,7 +85,7 @@ export class Heatmap {
       rows.fill(0);
       for (const side of [f.bids, f.asks]) {
         for (const [p, q] of side) {
-          const y = Math.floor(yOf(p));
+          const y = Math.floor(yOf(p) / ROWPX) * ROWPX;
           if (y >= 0 && y < rows.length) rows[y] += q;
         }
       }
@@ -102,7 +107,7 @@ export class Heatmap {
       for (let k = 0; k < c.lit.length; k += 2) {
         const v = Math.min(1, Math.log1p(c.lit[k + 1]) / lref);
         ctx.fillStyle = RAMP[Math.max(40, Math.round(v * 255))];
-        ctx.fillRect(c.x, c.lit[k], c.wd + 0.5, 1.5);
+        ctx.fillRect(c.x, c.lit[k], c.wd + 0.5, ROWPX);
       }
     }
 
@@ -126,7 +131,7 @@ export class Heatmap {
     for (const b of bubbles) qmax = Math.max(qmax, b.qty);
     for (const b of bubbles) {
       if (b.time < t0) continue;
-      const r = 3 + 11 * Math.sqrt(b.qty / (qmax || 1));
+      const r = 2.5 + 8 * Math.sqrt(b.qty / (qmax || 1));
       ctx.beginPath();
       ctx.arc(xOf(b.time), yOf(b.price), r, 0, 2 * Math.PI);
       ctx.fillStyle = b.side === 'buy' ? 'rgba(63,185,80,0.55)' : 'rgba(248,81,73,0.55)';

@@ -77,7 +77,7 @@ function start() {
   requestAnimationFrame(frame);
   setInterval(pollStatus, 2000);
   setInterval(pollMetrics, 1000);
-  setInterval(pollDepth, 1000);
+  setInterval(pollDepth, 500);
   boot();
 }
 
@@ -469,7 +469,9 @@ function renderConn() {
     }
     const ss = (st.symbols || []).find((x) => x.symbol === sym);
     if (ss && !ss.book_synced) problems.push(`${sym} book is resyncing (${ss.book_state}): the ladder and the heatmap wait for it.`);
-    $('svc').textContent = `service ${st.state} · ${(st.streams || []).length} stream(s)`;
+    const skipped = app.store ? app.store.counts.dropped : 0;
+    $('svc').textContent = `service ${st.state} · ${(st.streams || []).length} stream(s)` +
+      (skipped ? ` · ${skipped} push messages skipped by the service (this page read too slowly), figures re-read` : '');
     $('book-state').textContent = ss ? (ss.book_synced ? `synced · update ${ss.update_id}` : ss.book_state) : '';
   }
   const banner = $('banner');

@@ -19,7 +19,7 @@ export class PriceChart {
         panes: { separatorColor: '#2d333b', enableResize: true },
       },
       grid: { vertLines: { color: '#1b2129' }, horzLines: { color: '#1b2129' } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderColor: '#2d333b', rightOffset: 3 },
+      timeScale: { timeVisible: true, secondsVisible: false, borderColor: '#2d333b', rightOffset: 2, barSpacing: 16, minBarSpacing: 3 },
       rightPriceScale: { borderColor: '#2d333b' },
       crosshair: { mode: 0 },
     });
@@ -61,16 +61,25 @@ export class PriceChart {
     this.shown = key;
   }
 
-  // setSignals marks bar signals on the candles.
+  // setSignals marks bar signals on the candles: one marker per bar and
+  // kind (a bar can carry dozens of stacked imbalances at raw prices), the
+  // count in its text.
   setSignals(signals) {
-    const ms = signals.map((s) => {
+    const byKey = new Map();
+    for (const s of signals) {
+      const k = s.bar_start + ' ' + s.kind;
+      const m = byKey.get(k);
+      if (m) m.n++;
+      else byKey.set(k, { s, n: 1 });
+    }
+    const ms = [...byKey.values()].map(({ s, n }) => {
       const bull = s.kind.startsWith('bullish') || s.kind === 'low_exhausted' || s.kind === 'stacked_buy_imbalance';
       return {
         time: s.bar_start / 1000,
         position: bull ? 'belowBar' : 'aboveBar',
         color: bull ? UP : DOWN,
         shape: bull ? 'arrowUp' : 'arrowDown',
-        text: SHORT[s.kind] || s.kind,
+        text: (SHORT[s.kind] || s.kind) + (n > 1 ? '×' + n : ''),
       };
     });
     ms.sort((a, b) => a.time - b.time);

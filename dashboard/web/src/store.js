@@ -19,7 +19,8 @@ export class SymbolStore {
     this.symbol = symbol;
     this.closed = new Map(); // start ms -> closed bar from the API (authoritative)
     this.open = null; // the open bar, built here exactly from trades after the API's snapshot
-    this.lastTradeId = 0;
+    this.lastTradeId = 0; // last trade applied to the bars
+    this.tapeLastId = 0; // last trade on the tape
     this.lastTime = 0; // latest exchange time seen, ms
     this.tape = []; // newest last
     this.newTape = []; // trades not yet drawn
@@ -38,7 +39,12 @@ export class SymbolStore {
   }
 
   // loadBars takes GET /bars?footprint=true: closed bars and the open one.
+  // They replace what was held: after a reconnect the service may be a new
+  // process whose bars and CVD started afresh.
   loadBars(resp) {
+    this.closed.clear();
+    this.open = null;
+    this.lastTradeId = 0;
     for (const b of resp.bars || []) if (b.closed) this.closed.set(b.start, b);
     this.trimBars();
     if (resp.current) {
@@ -55,6 +61,7 @@ export class SymbolStore {
   loadTrades(resp) {
     this.tape = (resp.trades || []).slice(-MAX_TAPE);
     this.newTape = [];
+    this.tapeLastId = this.tape.length ? this.tape[this.tape.length - 1].id : 0;
     for (const t of this.tape) this.notePath(t);
     const last = this.tape[this.tape.length - 1];
     if (last && last.time > this.lastTime) this.lastTime = last.time;
@@ -65,30 +72,34 @@ export class SymbolStore {
   // (exact). Trades at or below the last id seen are duplicates (the push
   // and the REST snapshot overlap) and are counted, not applied.
   addTrade(t) {
-    if (t.id <= this.lastTradeId) {
-      this.counts.dupTrades++;
-      return;
-    }
     const price = parse(t.price);
     const qty = parse(t.qty);
     if (price === null || qty === null) {
       this.counts.badValues++;
       return;
     }
+    if (t.time > this.lastTime) this.lastTime = t.time;
+    if (t.id > this.tapeLastId) {
+      this.tapeLastId = t.id;
+      this.tape.push(t);
+      this.newTape.push(t);
+      if (this.tape.length > MAX_TAPE * 2) this.tape = this.tape.slice(-MAX_TAPE);
+      if (this.newTape.length > MAX_TAPE) this.newTape = this.newTape.slice(-MAX_TAPE);
+      this.notePath(t);
+      this.touch('tape', 'heatmap');
+    }
+    if (t.id <= this.lastTradeId) {
+      this.counts.dupTrades++;
+      return;
+    }
     this.lastTradeId = t.id;
     this.counts.trades++;
-    if (t.time > this.lastTime) this.lastTime = t.time;
-    this.tape.push(t);
-    this.newTape.push(t);
-    if (this.tape.length > MAX_TAPE * 2) this.tape = this.tape.slice(-MAX_TAPE);
-    if (this.newTape.length > MAX_TAPE) this.newTape = this.newTape.slice(-MAX_TAPE);
-    this.notePath(t);
     const start = Math.floor(t.time / 60000) * 60000;
     if (!this.open || start > this.open.start) {
       this.open = emptyOpen(start, this.prevCVD());
     }
     if (start === this.open.start) applyTrade(this.open, t, price, qty);
-    this.touch('tape', 'bars', 'footprint', 'heatmap');
+    this.touch('bars', 'footprint');
   }
 
   notePath(t) {
@@ -141,8 +152,12 @@ export class SymbolStore {
     }
     if (b.start === o.start && b.last_id === o.last_id) {
       if (format(o.delta) !== b.delta || format(o.volume) !== b.volume || o.close !== b.close || format(o.cvd) !== b.cvd) {
+        // Pushed trades were skipped (the service reports how many): take
+        // the server's figures, and its footprint (the caller fetches it).
         this.counts.barMismatch++;
-        Object.assign(o, openFromBar(b), { levels: o.levels });
+        this.open = openFromBar(b);
+        this.touch('bars', 'footprint');
+        return true;
       }
     }
     return false;
