@@ -305,7 +305,17 @@ func scaleStep(ctx context.Context, opts ScaleOptions, n int, speed float64, mea
 			break
 		}
 		if time.Since(start) > opts.SyncTimeout {
-			return nil, fmt.Errorf("only %d of %d books synced after %v", st.Synced, len(syms), opts.SyncTimeout)
+			states := map[string]int{}
+			for _, ss := range s.Symbols {
+				states[ss.BookState]++
+			}
+			var rec, frames uint64
+			for _, c := range s.Streams {
+				rec += c.Reconnects
+				frames += c.Frames
+			}
+			return nil, fmt.Errorf("only %d of %d books synced after %v (book states %v; %d frames, %d reconnects, %d snapshots applied)",
+				st.Synced, len(syms), opts.SyncTimeout, states, frames, rec, s.Engine.Snapshots)
 		}
 		select {
 		case <-ctx.Done():

@@ -37,6 +37,7 @@ type benchFlags struct {
 	scaleN      string
 	scaleTime   time.Duration
 	scaleSearch bool
+	scaleSync   time.Duration
 	progress    bool
 	// The simulator child process of --scale.
 	simChild  bool
@@ -61,6 +62,7 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	fs.StringVar(&f.scaleN, "scale-n", "1,10,100,1000", "scale: comma-separated symbol counts")
 	fs.DurationVar(&f.scaleTime, "scale-time", 15*time.Second, "scale: measured time per symbol count (after warm-up)")
 	fs.BoolVar(&f.scaleSearch, "scale-search", false, "scale: also double the speed until the service falls behind (6 steps at most, 5 s each)")
+	fs.DurationVar(&f.scaleSync, "scale-sync-timeout", 10*time.Minute, "scale: longest wait for every book to sync (the REST weight limit paces snapshots: about 4 symbols/s)")
 	fs.BoolVar(&f.simChild, "sim-child", false, "internal: run the simulator for --scale in this process and print where it listens")
 	fs.IntVar(&f.simFanout, "sim-fanout", 1, "internal: --sim-child fanout")
 	fs.Float64Var(&f.simSpeed, "sim-speed", 1, "internal: --sim-child speed")
@@ -263,7 +265,7 @@ func benchScale(ctx context.Context, env *environ, f *benchFlags, files []string
 	if err != nil {
 		return fmt.Errorf("bench: scale: %w", err)
 	}
-	opts := bench.ScaleOptions{Files: files, Ns: ns, Measure: f.scaleTime, Search: f.scaleSearch,
+	opts := bench.ScaleOptions{Files: files, Ns: ns, Measure: f.scaleTime, Search: f.scaleSearch, SyncTimeout: f.scaleSync,
 		StartSim: func(ctx context.Context, spec bench.SimSpec) (bench.SimHandle, error) {
 			return startChildSim(ctx, exe, spec)
 		}}
