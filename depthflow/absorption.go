@@ -204,9 +204,11 @@ func toFloat(a fixed.Int128) float64 {
 	return float64(a.Hi)*(1<<64) + float64(a.Lo)
 }
 
-// AbsorptionReady reports whether absorption can fire: a reference bar of
-// Config.AbsorptionBar has closed and a full AbsorptionWindow of updates has
-// passed since New or the last Reset.
+// AbsorptionReady reports whether absorption is judged over full windows:
+// a reference bar of Config.AbsorptionBar has closed and a whole
+// AbsorptionWindow of updates has passed since New or the last Reset.
+// Without a bar it cannot fire; before a full window it fires only when
+// the shorter span already qualifies.
 func (t *Tracker) AbsorptionReady() bool {
 	return t.refReady && t.abs.have && t.lastTime-t.abs.start >= t.cfg.AbsorptionWindow.Milliseconds()
 }
