@@ -430,7 +430,7 @@ func TestSlowPushClient(t *testing.T) {
 	// client may add at most its queue (4096 messages of about 200 bytes).
 	growth := int64(f.heapEnd) - int64(f.heapPre)
 	t.Logf("heap in use: %d before the replay, %d after (%+d); hub %+v", f.heapPre, f.heapEnd, growth, st)
-	if growth > 48<<20 {
+	if growth > 16<<20 {
 		t.Errorf("heap grew by %d bytes over the replay", growth)
 	}
 	// The slow client's connection was cut: reading now ends.
