@@ -39,3 +39,26 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The browser dashboard (dashboard/web -> dashboard/dist, embedded by
+# go:embed). `make dashboard` rebuilds the committed assets with the pinned
+# esbuild; `make dashboard-verify` (part of `make test`) rebuilds them from
+# a clean `npm ci` into a temporary directory and fails if any byte differs
+# from what is committed. The Go test in ./dashboard checks the recorded
+# source hashes without npm.
+.PHONY: dashboard dashboard-verify chromium
+dashboard:
+	cd dashboard/web && npm ci --no-audit --no-fund && node build.mjs
+
+dashboard-verify:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	mkdir -p "$$tmp/dashboard"; cp -R dashboard/web "$$tmp/dashboard/web"; rm -rf "$$tmp/dashboard/web/node_modules"; \
+	(cd "$$tmp/dashboard/web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && node build.mjs "$$tmp/out" >/dev/null); \
+	for f in app.js app.css index.html BUILD.txt; do \
+	  cmp -s "$$tmp/out/$$f" "dashboard/dist/$$f" || { echo "dashboard/dist/$$f differs from a clean rebuild of dashboard/web: run make dashboard"; exit 1; }; \
+	done; echo "dashboard assets match a clean rebuild of their sources"
+test: dashboard-verify
+
+# Debian's Chromium for the browser test (e2e), installed when missing.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

@@ -124,6 +124,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	defer func() { stopView(); <-viewDone }()
 	err = serve(ctx, log, svc, *listen, "", func(apiURL string) {
 		if apiURL != "" {
+			fmt.Fprintf(env.stdout, "Dashboard: %s/  (open it in a browser)\n", apiURL)
 			fmt.Fprintf(env.stdout, "HTTP API: %s/v1/status  (Ctrl-C stops everything)\n", apiURL)
 		}
 		go func() {

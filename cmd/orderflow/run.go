@@ -15,6 +15,7 @@ import (
 
 	"github.com/orderflow/orderflow/api"
 	"github.com/orderflow/orderflow/binance"
+	"github.com/orderflow/orderflow/dashboard"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
 )
@@ -192,9 +193,10 @@ func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, 
 			defer cancel()
 			return errors.Join(fmt.Errorf("listen %s: %w", listen, err), svc.Stop(stopCtx))
 		}
-		hs = &http.Server{Handler: api.New(svc, api.Options{Token: token, Logger: log}), ReadHeaderTimeout: 10 * time.Second,
+		apiSrv := api.New(svc, api.Options{Token: token, Logger: log})
+		hs = &http.Server{Handler: dashboard.Mount(apiSrv), ReadHeaderTimeout: 10 * time.Second, // the dashboard at "/"
 			MaxHeaderBytes: 64 << 10}
-		hs.RegisterOnShutdown(hs.Handler.(*api.Server).Close) // ends push streams so Shutdown does not wait on them
+		hs.RegisterOnShutdown(apiSrv.Close) // ends push streams so Shutdown does not wait on them
 		if token != "" {
 			log.Info("HTTP API requires a bearer token", "addr", ln.Addr().String())
 		}

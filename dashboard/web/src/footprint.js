@@ -50,6 +50,8 @@ export class FootprintChart {
     const top0 = Math.floor(hi / step) * step;
     let top = top0;
     const span = (nrows - 1) * step;
+    const need = Math.round((top0 - Math.floor(lo / step) * step) / step) + 1;
+    if (need < nrows) top = top0 + Math.floor((nrows - need) / 2) * step; // center the bars' range
     if (top0 - lo > span) {
       const c = Math.floor(Number(last.close) / step) * step;
       top = Math.min(top0, c + Math.floor(nrows / 2) * step);

@@ -61,12 +61,14 @@ export class PriceChart {
     this.shown = key;
   }
 
-  // setSignals marks bar signals on the candles: one marker per bar and
-  // kind (a bar can carry dozens of stacked imbalances at raw prices), the
-  // count in its text.
+  // setSignals marks delta divergences and exhausted extremes on the
+  // candles, one marker per bar and kind.
   setSignals(signals) {
     const byKey = new Map();
     for (const s of signals) {
+      // Stacked imbalances at raw prices come by the dozen per bar: they are
+      // listed in the signals panel and drawn on the footprint, not here.
+      if (s.kind.startsWith('stacked')) continue;
       const k = s.bar_start + ' ' + s.kind;
       const m = byKey.get(k);
       if (m) m.n++;
