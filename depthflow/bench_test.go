@@ -1,0 +1,51 @@
+package depthflow
+
+import (
+	"testing"
+
+	"github.com/orderflow/orderflow/book"
+)
+
+// BenchmarkReplay replays a whole recording per op (snapshot, updates and
+// trades). BookOnly applies the updates to a book.Book alone, so the
+// difference is what depthflow adds; ns/update is per applied update.
+func BenchmarkReplay(b *testing.B) {
+	for _, ds := range []dataset{datasets[0], datasets[2]} {
+		tp := newTape(b, ds)
+		updates := 0
+		for _, it := range tp.items {
+			if it.u != nil {
+				updates++
+			}
+		}
+		b.Run(ds.name+"/BookOnly", func(b *testing.B) {
+			bk := book.New()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bk.Reset(tp.snap); err != nil {
+					b.Fatal(err)
+				}
+				for _, u := range tp.replay {
+					_ = bk.ApplyUpdate(u)
+				}
+				for _, it := range tp.items {
+					if it.u != nil {
+						_ = bk.ApplyUpdate(it.u)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(updates), "ns/update")
+		})
+		b.Run(ds.name+"/WithDepthflow", func(b *testing.B) {
+			bk := book.New()
+			tr := New("BTCUSDT", Config{})
+			tp.run(b, tr, bk) // warm up
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				tp.run(b, tr, bk)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(updates), "ns/update")
+		})
+	}
+}
