@@ -29,7 +29,7 @@ func clientTestAPI(t *testing.T) (string, *service.Service, *sim.Server, *api.Se
 	runTestNoLeaks(t)
 	dir := filepath.Dir(runTestRecording(t))
 	srv, err := sim.New(sim.Config{Files: []string{filepath.Join(dir, "hft-spot-btcusdt-20240808.txt.gz"),
-		filepath.Join(dir, "hft-spot-btcusdt-20240809.txt.gz")}, Speed: 400, Paused: true})
+		filepath.Join(dir, "hft-spot-btcusdt-20240809.txt.gz")}, Speed: -1, Paused: true})
 	if err != nil {
 		t.Fatal(err)
 	}
