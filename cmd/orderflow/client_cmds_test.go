@@ -91,7 +91,7 @@ func TestClientCommands(t *testing.T) {
 		large = len(s.Flow.Trades(flow.TradeQuery{MinNotional: fixed.MustParse("100000")}, nil))
 		return nil
 	})
-	// At 400x the stream outruns a JSON-printing reader now and then: the
+	// An unpaced replay outruns a JSON-printing reader: the
 	// messages it skipped are announced ("dropped") and add up with those
 	// it got to what the service saw.
 	var seen, told int64
@@ -111,7 +111,7 @@ func TestClientCommands(t *testing.T) {
 		}
 		return seen+told >= totals.Trades && uint64(told) == a.Hub().Stats().Dropped
 	})
-	if seen > totals.Trades || seen < totals.Trades/2 {
+	if seen > totals.Trades || seen == 0 {
 		t.Fatalf("watch saw %d trades, the service %d", seen, totals.Trades)
 	}
 	stopWatch()
