@@ -229,3 +229,19 @@ func TestRevalidation(t *testing.T) {
 		t.Errorf("another asset with app.js's ETag: %d, want 200", rec.Code)
 	}
 }
+
+// BenchmarkServeScript measures serving the bundle (the largest asset) with
+// gzip, as a browser loads it.
+func BenchmarkServeScript(b *testing.B) {
+	h := Handler()
+	req := httptest.NewRequest(http.MethodGet, "/app.js", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+}
