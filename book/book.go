@@ -58,7 +58,17 @@ type Book struct {
 	bids     []market.Level // ascending price: the best bid is the last element
 	asks     []market.Level // descending price: the best ask is the last element
 	updateID int64
+	// bidTomb and askTomb count tombstones: levels removed in place (Qty
+	// 0) instead of shifting the slice. BTCUSDT diffs touch levels all over
+	// a 3,000-level side, and a shift per removal was the book's main cost;
+	// an insertion next to a tombstone reuses it, and a side is compacted
+	// once a quarter of it is tombstones. The best level is never a
+	// tombstone (trailing ones are trimmed), so best-price reads stay O(1).
+	bidTomb, askTomb int
 }
+
+// compactMin is the fewest tombstones worth a compaction pass.
+const compactMin = 32
 
 // New returns an empty book.
 func New() *Book { return &Book{} }
@@ -112,23 +122,64 @@ func askIndex(s []market.Level, p fixed.Dec) (int, bool) {
 	return lo, lo < len(s) && s[lo].Price == p
 }
 
-// set writes qty at index i (found says whether the price is there) and
-// returns the side; a zero qty removes the level. It allocates only when the
+// set writes qty at index i (found says whether the price is there) of
+// side s with tomb tombstones, and returns the side and the new count; a
+// zero qty removes the level (as a tombstone). It allocates only when the
 // side grows beyond its capacity.
-func set(s []market.Level, i int, found bool, p, q fixed.Dec) []market.Level {
+func set(s []market.Level, tomb, i int, found bool, p, q fixed.Dec) ([]market.Level, int) {
 	switch {
 	case found && q == 0:
-		return append(s[:i], s[i+1:]...)
+		if s[i].Qty == 0 {
+			return s, tomb // removing a removed level
+		}
+		s[i].Qty = 0
+		tomb++
+		if i == len(s)-1 { // the best level: trim so the new best is live
+			for len(s) > 0 && s[len(s)-1].Qty == 0 {
+				s = s[:len(s)-1]
+				tomb--
+			}
+		}
+		if tomb >= compactMin && tomb*4 > len(s) {
+			s = compact(s)
+			tomb = 0
+		}
+		return s, tomb
 	case found:
+		if s[i].Qty == 0 {
+			tomb--
+		}
 		s[i].Qty = q
-		return s
+		return s, tomb
 	case q == 0:
-		return s // removing an absent level is a no-op
+		return s, tomb // removing an absent level is a no-op
+	}
+	// Insert between s[i-1] and s[i]: a tombstone on either side can take
+	// the new level without breaking the order.
+	if i > 0 && s[i-1].Qty == 0 {
+		s[i-1] = market.Level{Price: p, Qty: q}
+		return s, tomb - 1
+	}
+	if i < len(s) && s[i].Qty == 0 {
+		s[i] = market.Level{Price: p, Qty: q}
+		return s, tomb - 1
 	}
 	s = append(s, market.Level{})
 	copy(s[i+1:], s[i:])
 	s[i] = market.Level{Price: p, Qty: q}
-	return s
+	return s, tomb
+}
+
+// compact removes the tombstones of s in place.
+func compact(s []market.Level) []market.Level {
+	n := 0
+	for _, l := range s {
+		if l.Qty != 0 {
+			s[n] = l
+			n++
+		}
+	}
+	return s[:n]
 }
 
 func checkLevel(p, q fixed.Dec) error {
@@ -144,11 +195,11 @@ func checkLevel(p, q fixed.Dec) error {
 func (b *Book) apply(side market.Side, p, q fixed.Dec) {
 	if side == market.Buy {
 		i, ok := bidIndex(b.bids, p)
-		b.bids = set(b.bids, i, ok, p, q)
+		b.bids, b.bidTomb = set(b.bids, b.bidTomb, i, ok, p, q)
 		return
 	}
 	i, ok := askIndex(b.asks, p)
-	b.asks = set(b.asks, i, ok, p, q)
+	b.asks, b.askTomb = set(b.asks, b.askTomb, i, ok, p, q)
 }
 
 // Apply sets the quantity at price on side; a zero qty removes the level and
@@ -223,6 +274,7 @@ func (b *Book) Reset(snap *market.DepthSnapshot) error {
 
 func (b *Book) load(snap *market.DepthSnapshot) error {
 	var err error
+	b.bidTomb, b.askTomb = 0, 0
 	if b.bids, err = loadSide(b.bids[:0], snap.Bids, "bids", func(x, y fixed.Dec) bool { return x < y }); err != nil {
 		return err
 	}
@@ -279,6 +331,7 @@ func loadSide(dst, src []market.Level, field string, less func(x, y fixed.Dec) b
 func (b *Book) Clear() {
 	b.bids = b.bids[:0]
 	b.asks = b.asks[:0]
+	b.bidTomb, b.askTomb = 0, 0
 	b.updateID = 0
 }
 
@@ -354,33 +407,35 @@ func i128Float(a fixed.Int128) float64 {
 // Len returns the number of levels on side (Buy: bids, Sell: asks).
 func (b *Book) Len(side market.Side) int {
 	if side == market.Buy {
-		return len(b.bids)
+		return len(b.bids) - b.bidTomb
 	}
-	return len(b.asks)
+	return len(b.asks) - b.askTomb
 }
 
 // Level returns the quantity resting at price on side, or false when there is
 // no such level.
 func (b *Book) Level(side market.Side, price fixed.Dec) (fixed.Dec, bool) {
 	if side == market.Buy {
-		if i, ok := bidIndex(b.bids, price); ok {
+		if i, ok := bidIndex(b.bids, price); ok && b.bids[i].Qty != 0 {
 			return b.bids[i].Qty, true
 		}
 		return 0, false
 	}
-	if i, ok := askIndex(b.asks, price); ok {
+	if i, ok := askIndex(b.asks, price); ok && b.asks[i].Qty != 0 {
 		return b.asks[i].Qty, true
 	}
 	return 0, false
 }
 
 func appendBest(dst, s []market.Level, n int) []market.Level {
-	lo := 0
-	if n > 0 && n < len(s) {
-		lo = len(s) - n
-	}
-	for i := len(s) - 1; i >= lo; i-- {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i].Qty == 0 {
+			continue // tombstone
+		}
 		dst = append(dst, s[i])
+		if n--; n == 0 {
+			break // n <= 0 never reaches 0 here: all levels
+		}
 	}
 	return dst
 }
@@ -402,7 +457,7 @@ func (b *Book) Levels(side market.Side) iter.Seq[market.Level] {
 	}
 	return func(yield func(market.Level) bool) {
 		for i := len(s) - 1; i >= 0; i-- {
-			if !yield(s[i]) {
+			if s[i].Qty != 0 && !yield(s[i]) {
 				return
 			}
 		}
@@ -513,6 +568,7 @@ func (b *Book) Compare(snap *market.DepthSnapshot, limit int) []Mismatch {
 	if snap == nil {
 		return nil
 	}
+	b.compact() // compareSide walks live levels only
 	var out []Mismatch
 	out = compareSide(out, market.Buy, b.bids, snap.Bids, limit, func(x, y fixed.Dec) bool { return x < y })
 	out = compareSide(out, market.Sell, b.asks, snap.Asks, limit, func(x, y fixed.Dec) bool { return x > y })
@@ -577,9 +633,40 @@ func compareSide(out []Mismatch, side market.Side, mine, theirs []market.Level, 
 	return out
 }
 
+// compact removes every tombstone; a no-op when there are none.
+func (b *Book) compact() {
+	if b.bidTomb > 0 {
+		b.bids, b.bidTomb = compact(b.bids), 0
+	}
+	if b.askTomb > 0 {
+		b.asks, b.askTomb = compact(b.asks), 0
+	}
+}
+
 // Equal reports whether b and o hold the same levels and update id.
 func (b *Book) Equal(o *Book) bool {
-	return b.updateID == o.updateID && slices.Equal(b.bids, o.bids) && slices.Equal(b.asks, o.asks)
+	return b.updateID == o.updateID && liveEqual(b.bids, o.bids) && liveEqual(b.asks, o.asks)
+}
+
+// liveEqual compares two sides level by level, skipping tombstones.
+func liveEqual(x, y []market.Level) bool {
+	i, j := 0, 0
+	for {
+		for i < len(x) && x[i].Qty == 0 {
+			i++
+		}
+		for j < len(y) && y[j].Qty == 0 {
+			j++
+		}
+		if i == len(x) || j == len(y) {
+			return i == len(x) && j == len(y)
+		}
+		if x[i] != y[j] {
+			return false
+		}
+		i++
+		j++
+	}
 }
 
 // Clone returns a deep copy of b.
@@ -593,5 +680,6 @@ func (b *Book) Clone() *Book {
 func (b *Book) CopyFrom(src *Book) {
 	b.bids = append(b.bids[:0], src.bids...)
 	b.asks = append(b.asks[:0], src.asks...)
+	b.bidTomb, b.askTomb = src.bidTomb, src.askTomb
 	b.updateID = src.updateID
 }
