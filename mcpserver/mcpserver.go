@@ -111,7 +111,7 @@ type OrderBookArgs struct {
 type FootprintArgs struct {
 	Symbol   string `json:"symbol" jsonschema:"the symbol, e.g. BTCUSDT"`
 	Interval string `json:"interval,omitempty" jsonschema:"a configured bar interval, default 1m"`
-	Limit    int    `json:"limit,omitempty" jsonschema:"closed bars, most recent, default 3"`
+	Limit    int    `json:"limit,omitempty" jsonschema:"closed bars, most recent, default 1 (a busy minute has hundreds of prices)"`
 }
 
 // Summary is the summary tool's answer: Text states the flow; the other
@@ -182,7 +182,7 @@ func (t tools) footprint(ctx context.Context, _ *mcp.CallToolRequest, a Footprin
 		return nil, client.Bars{}, err
 	}
 	if a.Limit == 0 {
-		a.Limit = 3
+		a.Limit = 1
 	}
 	b, err := t.src.Bars(ctx, a.Symbol, client.BarsQuery{Interval: a.Interval, Limit: a.Limit, Footprint: true})
 	return nil, b, err
