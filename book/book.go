@@ -65,6 +65,12 @@ type Book struct {
 	// once a quarter of it is tombstones. The best level is never a
 	// tombstone (trailing ones are trimmed), so best-price reads stay O(1).
 	bidTomb, askTomb int
+	// bidFloor and askCeil bound what the book knows for certain: the
+	// worst price of each side of the last snapshot. The diff stream
+	// updates every level, so inside that range the book is exact; beyond
+	// it a level that has not changed since the snapshot is simply absent
+	// (Binance documents this), so an audit must not compare there.
+	bidFloor, askCeil fixed.Dec
 }
 
 // compactMin is the fewest tombstones worth a compaction pass.
@@ -275,6 +281,15 @@ func (b *Book) Reset(snap *market.DepthSnapshot) error {
 func (b *Book) load(snap *market.DepthSnapshot) error {
 	var err error
 	b.bidTomb, b.askTomb = 0, 0
+	defer func() {
+		b.bidFloor, b.askCeil = 0, math.MaxInt64 // an empty side is known whole
+		if len(b.bids) > 0 {
+			b.bidFloor = b.bids[0].Price
+		}
+		if len(b.asks) > 0 {
+			b.askCeil = b.asks[0].Price
+		}
+	}()
 	if b.bids, err = loadSide(b.bids[:0], snap.Bids, "bids", func(x, y fixed.Dec) bool { return x < y }); err != nil {
 		return err
 	}
@@ -570,10 +585,45 @@ func (b *Book) Compare(snap *market.DepthSnapshot, limit int) []Mismatch {
 	}
 	b.compact() // compareSide walks live levels only
 	var out []Mismatch
-	out = compareSide(out, market.Buy, b.bids, snap.Bids, limit, func(x, y fixed.Dec) bool { return x < y })
-	out = compareSide(out, market.Sell, b.asks, snap.Asks, limit, func(x, y fixed.Dec) bool { return x > y })
+	bids, theirBids := b.bids, snap.Bids
+	if b.bidFloor > 0 {
+		i, _ := bidIndex(bids, b.bidFloor)
+		bids = bids[i:]
+		theirBids = knownOnly(theirBids, func(p fixed.Dec) bool { return p >= b.bidFloor })
+	}
+	asks, theirAsks := b.asks, snap.Asks
+	if b.askCeil < math.MaxInt64 {
+		i, _ := askIndex(asks, b.askCeil)
+		asks = asks[i:]
+		theirAsks = knownOnly(theirAsks, func(p fixed.Dec) bool { return p <= b.askCeil })
+	}
+	out = compareSide(out, market.Buy, bids, theirBids, limit, func(x, y fixed.Dec) bool { return x < y })
+	out = compareSide(out, market.Sell, asks, theirAsks, limit, func(x, y fixed.Dec) bool { return x > y })
 	return out
 }
+
+// knownOnly returns the levels of ls whose price is inside the book's
+// known range (a copy only when some are outside).
+func knownOnly(ls []market.Level, known func(fixed.Dec) bool) []market.Level {
+	for i, l := range ls {
+		if !known(l.Price) {
+			out := append([]market.Level(nil), ls[:i]...)
+			for _, l := range ls[i+1:] {
+				if known(l.Price) {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+	}
+	return ls
+}
+
+// KnownRange returns the worst bid and ask price of the last snapshot: the
+// book is exact from the best prices out to these; beyond them, levels
+// that have not changed since the snapshot are absent. 0 and MaxInt64
+// mean the whole side (the snapshot's side was empty).
+func (b *Book) KnownRange() (bidFloor, askCeil fixed.Dec) { return b.bidFloor, b.askCeil }
 
 // compareSide compares one side; mine is sorted by less (best last).
 func compareSide(out []Mismatch, side market.Side, mine, theirs []market.Level, limit int, less func(x, y fixed.Dec) bool) []Mismatch {
@@ -681,5 +731,6 @@ func (b *Book) CopyFrom(src *Book) {
 	b.bids = append(b.bids[:0], src.bids...)
 	b.asks = append(b.asks[:0], src.asks...)
 	b.bidTomb, b.askTomb = src.bidTomb, src.askTomb
+	b.bidFloor, b.askCeil = src.bidFloor, src.askCeil
 	b.updateID = src.updateID
 }

@@ -288,6 +288,9 @@ func (r *run) start(ctx context.Context) error {
 	}
 	r.goTask("depth snapshot worker", r.ctx, r.snapshotWorker)
 	r.goTask("trade backfill worker", r.ctx, r.backfillWorker)
+	if r.s.cfg.AuditInterval > 0 {
+		r.goTask("book self-audit", r.ctx, r.auditWorker)
+	}
 	return nil
 }
 
@@ -709,6 +712,43 @@ func (r *run) snapshotWorker(ctx context.Context) error {
 
 // backfillWorker fetches aggregate trades by id from REST to warm up a
 // symbol at start and to fill gaps after reconnects.
+// auditWorker compares each synced book with a fresh snapshot every
+// AuditInterval. The engine holds the snapshot until the stream brings the
+// book to its update id, then compares.
+func (r *run) auditWorker(ctx context.Context) error {
+	t := time.NewTicker(r.s.cfg.AuditInterval)
+	defer t.Stop()
+	var snap market.DepthSnapshot
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		r.mu.Lock()
+		var syms []string
+		for _, s := range r.eng.Symbols() {
+			if s.Synced() {
+				syms = append(syms, s.Name)
+			}
+		}
+		r.mu.Unlock()
+		for _, sym := range syms {
+			if err := r.rc.DepthSnapshot(ctx, sym, r.s.cfg.SnapshotLimit, &snap); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.log.Warn("self-audit snapshot failed", "symbol", sym, "err", err)
+				continue
+			}
+			snap.Symbol = sym
+			r.mu.Lock()
+			r.eng.Audit(&snap, r.s.cfg.SnapshotLimit)
+			r.mu.Unlock()
+		}
+	}
+}
+
 func (r *run) backfillWorker(ctx context.Context) error {
 	var buf []market.Trade
 	for {

@@ -91,6 +91,12 @@ type Config struct {
 	StopTimeout time.Duration
 	// SnapshotLimit is the depth of REST snapshots. Default 1000.
 	SnapshotLimit int
+	// AuditInterval, if positive, runs the book self-audit: every interval
+	// each synced symbol's book is compared with a fresh REST snapshot at
+	// the same update id (engine.Audit); a difference is counted and
+	// resyncs the book. Off by default: against live Binance it spends
+	// request weight (a 1000-level spot snapshot weighs 50).
+	AuditInterval time.Duration
 	// Backfill is how many recent aggregate trades to fetch from REST at
 	// start (warm start). Default 1000; negative disables. Gaps after a
 	// reconnect are always filled from REST by id (aggTrade channel).
