@@ -8,9 +8,11 @@ FUZZTIME ?= 5s
 build:
 	$(GO) build -o bin/orderflow ./cmd/orderflow
 
-# Everything CI runs: formatting, vet, the race-enabled test suite and a short
-# burst of every fuzz target.
-test: check race fuzz
+# Everything CI runs: Chromium for the browser test (installed from Debian's
+# packages when missing), formatting, vet, the dashboard assets against a
+# clean rebuild, the race-enabled test suite and a short burst of every fuzz
+# target.
+test: chromium check dashboard-verify race fuzz
 
 check: fmt vet
 
@@ -57,8 +59,7 @@ dashboard-verify:
 	for f in app.js app.css index.html BUILD.txt; do \
 	  cmp -s "$$tmp/out/$$f" "dashboard/dist/$$f" || { echo "dashboard/dist/$$f differs from a clean rebuild of dashboard/web: run make dashboard"; exit 1; }; \
 	done; echo "dashboard assets match a clean rebuild of their sources"
-test: dashboard-verify
 
 # Debian's Chromium for the browser test (e2e), installed when missing.
 chromium:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
