@@ -36,6 +36,7 @@ type serviceFlags struct {
 	stopTimeout   time.Duration
 	staleTimeout  time.Duration
 	snapshotLimit int
+	auditInterval time.Duration
 	backfill      int
 	logTrades     int
 	listen        string
@@ -63,6 +64,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 5*time.Second, "how long a graceful stop waits for every task")
 	fs.DurationVar(&f.staleTimeout, "stale-timeout", 0, "reconnect when no frame arrives for this long (default 60s)")
 	fs.IntVar(&f.snapshotLimit, "snapshot-limit", 1000, "depth snapshot levels (spot up to 5000, usdm up to 1000)")
+	fs.DurationVar(&f.auditInterval, "audit-interval", 0, "compare each book with a fresh REST snapshot this often (0: off; costs request weight)")
 	fs.IntVar(&f.backfill, "backfill", 1000, "recent aggregate trades to fetch at start (warm start), 0 disables")
 	fs.IntVar(&f.logTrades, "log-trades", 10, "trades per symbol logged at info before switching to debug")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP API address (loopback by default; other addresses need --token)")
@@ -106,6 +108,9 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	if f.staleTimeout < 0 {
 		return service.Config{}, fmt.Errorf("%w: --stale-timeout %v: must not be negative", errUsage, f.staleTimeout)
 	}
+	if f.auditInterval < 0 || (f.auditInterval > 0 && f.auditInterval < time.Second) {
+		return service.Config{}, fmt.Errorf("%w: --audit-interval %v: want 0 (off) or at least 1s", errUsage, f.auditInterval)
+	}
 	if f.snapshotLimit < 1 || f.snapshotLimit > 5000 || kind == market.USDM && binance.ValidDepthLimit(kind, f.snapshotLimit) != f.snapshotLimit {
 		return service.Config{}, fmt.Errorf("%w: --snapshot-limit %d: want 1..5000 on spot, one of 5, 10, 20, 50, 100, 500, 1000 on usdm", errUsage, f.snapshotLimit)
 	}
@@ -125,7 +130,7 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
 }
 
 // checkListen refuses a non-loopback listener without a token.
