@@ -117,7 +117,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	// self-audit that is off by default against Binance.
 	svc, err := service.New(service.Config{Symbols: srv.Symbols(), Market: srv.Market(), WSURL: ws, RESTURL: rest,
 		AuditInterval: 15 * time.Second,
-		DataDir: tmp, Logger: log})
+		DataDir:       tmp, Logger: log})
 	if err != nil {
 		return err
 	}
