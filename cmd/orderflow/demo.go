@@ -189,6 +189,14 @@ func printFlow(w io.Writer, s *engine.Symbol) {
 			fmt.Fprintf(w, "   book  bid %s @ %s | ask %s @ %s  spread %s  depth±10bps bid %s ask %s  (update %d)\n",
 				bid.Qty, bid.Price, ask.Qty, ask.Price, ask.Price-bid.Price, b10.FormatScaled(8), a10.FormatScaled(8), bk.UpdateID())
 		}
+		audit := "no audit yet"
+		if a := s.LastAudit; a.UpdateID != 0 {
+			audit = fmt.Sprintf("last audit at update %d: %d mismatches", a.UpdateID, len(a.Mismatches))
+			if !a.Compared {
+				audit = fmt.Sprintf("last audit at update %d skipped", a.UpdateID)
+			}
+		}
+		fmt.Fprintf(w, "   check bookTicker agreed %d/%d; %s\n", s.TickerChecks-s.TickerMismatches, s.TickerChecks, audit)
 	} else {
 		fmt.Fprintln(w, "   book  syncing...")
 	}
