@@ -1,0 +1,165 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// fuzzCommands are the commands whose flag parsing FuzzFlags exercises.
+var fuzzCommands = []string{"run", "replay", "sim"}
+
+// fuzzStartedAfter is how long a command may take before it counts as
+// started: flag checks take microseconds, so a command still running by
+// then has passed them (or is loading a recording it was given).
+const fuzzStartedAfter = time.Second
+
+// fuzzUnsafe reports inputs the fuzz target leaves alone because running
+// them could touch the machine beyond the test: a data directory the
+// service would create and lock anywhere, and device or /proc paths a
+// command would read from (a terminal or a pipe blocks forever).
+func fuzzUnsafe(args []string, envs string) bool {
+	if strings.Contains(strings.ToUpper(envs), "DATA_DIR") {
+		return true
+	}
+	for _, a := range args {
+		if strings.Contains(a, "data-dir") || strings.Contains(a, "dev/") || strings.Contains(a, "proc/") ||
+			strings.Contains(a, "sys/") || a == "-" || strings.HasPrefix(a, "/dev") {
+			return true
+		}
+	}
+	return false
+}
+
+// fuzzEnv builds the fake environment: loopback-only defaults that keep a
+// command that does start harmless (an ephemeral API port, endpoints on a
+// closed loopback port, a temporary data directory), then the fuzzed
+// KEY=VALUE lines, which win.
+func fuzzEnv(t *testing.T, envs string) map[string]string {
+	env := map[string]string{
+		"ORDERFLOW_LISTEN":   "127.0.0.1:0",
+		"ORDERFLOW_WS_URL":   "ws://127.0.0.1:1",
+		"ORDERFLOW_REST_URL": "http://127.0.0.1:1",
+		"ORDERFLOW_DATA_DIR": t.TempDir(),
+	}
+	for _, line := range strings.Split(envs, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && k != "" {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// FuzzFlags runs run, replay and sim in-process with fuzzed arguments and
+// a fuzzed environment. Whatever the input: runMain never panics; it exits
+// 0, 1 or 2; an exit 2 (a usage error) comes at once, with a message on
+// stderr, before anything starts; a command that does start stops on
+// SIGTERM without a usage error; and every goroutine runMain started
+// (its signal watcher included) has ended once it returns, so runMain is
+// safe to call again and again in one process.
+func FuzzFlags(f *testing.F) {
+	for _, s := range []struct {
+		cmd        uint8
+		args, envs string
+	}{
+		{0, "--market\nmars", ""},
+		{0, "--symbols\n", ""},
+		{0, "--symbols\nbtc-usdt", ""},
+		{0, "--listen\n0.0.0.0:8080", ""},
+		{0, "--backfill\n-5", ""},
+		{0, "--log-level\nloud", ""},
+		{0, "--stale-timeout\nsoon", ""},
+		{0, "--snapshot-limit\n7\n--market\nusdm", ""},
+		{0, "--ws-url\nlocalhost", ""},
+		{0, "extra", ""},
+		{0, "-h", ""},
+		{0, "", "ORDERFLOW_MARKET=mars"},
+		{0, "", "ORDERFLOW_DIAL_TIMEOUT=-1s"},
+		{0, "--listen\noff", ""}, // valid: starts, then stops on SIGTERM
+		{1, "", ""},
+		{1, "--depth\n0\nx.gz", ""},
+		{1, "--bars\n1500ms\nx.gz", ""},
+		{1, "--footprint\nx.gz", ""},
+		{1, "--price-group\n-1\nx.gz", ""},
+		{1, "--market\nspotty\nx.gz", ""},
+		{1, "no-such-file.gz", ""},
+		{2, "", ""},
+		{2, "--speed\n0\nx.gz", ""},
+		{2, "--fanout\n0\nx.gz", ""},
+		{2, "--fanout\n100001\nx.gz", ""},
+		{2, "--speed\nfast\nx.gz", ""},
+		{2, "no-such-file.gz", ""},
+	} {
+		f.Add(s.cmd, s.args, s.envs)
+	}
+	// A command that starts is stopped with SIGTERM, which runMain catches
+	// while it runs (SIGINT would also stop the fuzzing engine's worker,
+	// which listens for it); this handler keeps the process alive should
+	// the signal land just after runMain has stopped listening.
+	guard := make(chan os.Signal, 16)
+	signal.Notify(guard, syscall.SIGTERM)
+	f.Cleanup(func() { signal.Stop(guard) })
+
+	f.Fuzz(func(t *testing.T, which uint8, argv, envs string) {
+		name := fuzzCommands[int(which)%len(fuzzCommands)]
+		var args []string
+		if argv != "" {
+			args = strings.Split(argv, "\n")
+		}
+		if fuzzUnsafe(args, envs) {
+			return
+		}
+		env, _, errb := runTestEnv(fuzzEnv(t, envs))
+		g0 := runtime.NumGoroutine()
+		ignore := goleak.IgnoreCurrent()
+		done := make(chan int, 1)
+		go func() { done <- runMain(env, append([]string{name}, args...)) }()
+		var code int
+		started := false
+		select {
+		case code = <-done:
+		case <-time.After(fuzzStartedAfter):
+			started = true
+			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("orderflow %s %q: still running 30 s after SIGTERM", name, args)
+			}
+		}
+		for len(guard) > 0 {
+			<-guard
+		}
+		switch {
+		case code == 2 && started:
+			t.Errorf("orderflow %s %q: exit 2 after running for over %v: a usage error must be reported before anything starts; stderr %q",
+				name, args, fuzzStartedAfter, fuzzTail(errb.String()))
+		case code == 2 && !strings.Contains(errb.String(), "orderflow"):
+			t.Errorf("orderflow %s %q: exit 2 without a message; stderr %q", name, args, errb.String())
+		case code < 0 || code > 2:
+			t.Errorf("orderflow %s %q: exit %d, want 0, 1 or 2", name, args, code)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if runtime.NumGoroutine() > g0 {
+			t.Errorf("orderflow %s %q returned %d but left goroutines running: %v", name, args, code, goleak.Find(ignore))
+		}
+	})
+}
+
+func fuzzTail(s string) string {
+	if len(s) > 600 {
+		return "..." + s[len(s)-600:]
+	}
+	return s
+}
