@@ -1,6 +1,7 @@
 package depthflow
 
 import (
+	"flag"
 	"math"
 	"math/big"
 	"slices"
@@ -115,12 +116,12 @@ type refWall struct {
 }
 
 type refEnd struct {
-	side        int
-	w           refWall
-	q1          int64
-	inRange     bool
-	decrease    bool
-	update, end int64
+	side     int
+	w        refWall
+	q1       int64
+	inRange  bool
+	decrease bool
+	end      int64
 }
 
 // refWalls judges one side's walls by the Wall definition, with explicit
@@ -194,14 +195,21 @@ type refUpdate struct {
 	wallEnds []refEnd
 }
 
+// allData runs the reference comparison on every bundled recording
+// (about 5 minutes on two shared cores); by default it runs on one spot and
+// one USD-M recording, and with -short on spot BTCUSDT only.
+var allData = flag.Bool("depthflow.all", false, "compare with the reference on every bundled recording")
+
 func TestReferenceRealData(t *testing.T) {
-	for _, ds := range datasets {
-		t.Run(ds.name, func(t *testing.T) {
-			if testing.Short() && ds.name != "spot-btcusdt" {
-				return
-			}
-			replayAgainstReference(t, ds)
-		})
+	sets := []dataset{datasets[0], datasets[2]}
+	switch {
+	case *allData:
+		sets = datasets
+	case testing.Short():
+		sets = sets[:1]
+	}
+	for _, ds := range sets {
+		t.Run(ds.name, func(t *testing.T) { replayAgainstReference(t, ds) })
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"math/bits"
 	"slices"
-	"time"
 
 	"github.com/orderflow/orderflow/book"
 	"github.com/orderflow/orderflow/fixed"
@@ -98,15 +97,14 @@ type Tracker struct {
 	pending []pendTrade // arrival order
 
 	// The last applied update.
-	haveLast   bool
-	lastTime   int64
-	lastKnown  bool
-	lastBid    fixed.Dec // touch before the last update
-	lastAsk    fixed.Dec
-	lastHaveB  bool
-	lastHaveA  bool
-	recs       []rec // sorted by side, then price
-	scratchRec []rec
+	haveLast  bool
+	lastTime  int64
+	lastKnown bool
+	lastBid   fixed.Dec // touch before the last update
+	lastAsk   fixed.Dec
+	lastHaveB bool
+	lastHaveA bool
+	recs      []rec // sorted by side, then price
 
 	// Known range of the book since the last reset: every level at or
 	// better than these prices is known exactly.
@@ -556,9 +554,4 @@ func divRound(v fixed.Int128, n int64) (fixed.Dec, bool) {
 		return 0, false
 	}
 	return fixed.Dec(q.Int64()), true
-}
-
-// msOf converts a duration to whole milliseconds, rounding up.
-func msOf(d time.Duration) int64 {
-	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
