@@ -170,7 +170,11 @@ func (r *run) addState(sym string) {
 // streamsOf returns a symbol's streams.
 func (r *run) streamsOf(sym string) []string {
 	cfg := &r.s.cfg
-	return []string{binance.StreamName(sym, cfg.TradeChannel), binance.StreamName(sym, cfg.DepthChannel)}
+	st := []string{binance.StreamName(sym, cfg.TradeChannel), binance.StreamName(sym, cfg.DepthChannel)}
+	if cfg.BookTicker {
+		st = append(st, binance.StreamName(sym, binance.ChannelBookTicker))
+	}
+	return st
 }
 
 // assign places streams on connections of their path with room, creating

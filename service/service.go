@@ -81,6 +81,11 @@ type Config struct {
 	TradeChannel string
 	// DepthChannel is the diff-depth stream, default "depth@100ms".
 	DepthChannel string
+	// BookTicker also subscribes each symbol's bookTicker stream, so that
+	// the engine checks the book against it at every equal update id
+	// (engine's continuous self-check; a mismatch resyncs). It costs
+	// bandwidth: BTCUSDT sends several bookTickers per trade.
+	BookTicker bool
 	// DialTimeout bounds one WebSocket dial. Default 10 s.
 	DialTimeout time.Duration
 	// StaleTimeout: no frame for this long means a half-open connection.

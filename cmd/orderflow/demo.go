@@ -116,8 +116,8 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	// The simulator's REST costs nothing, so the demo runs the book
 	// self-audit that is off by default against Binance.
 	svc, err := service.New(service.Config{Symbols: srv.Symbols(), Market: srv.Market(), WSURL: ws, RESTURL: rest,
-		AuditInterval: 15 * time.Second,
-		DataDir:       tmp, Logger: log})
+		AuditInterval: 15 * time.Second, BookTicker: true,
+		DataDir: tmp, Logger: log})
 	if err != nil {
 		return err
 	}

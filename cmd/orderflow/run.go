@@ -37,6 +37,7 @@ type serviceFlags struct {
 	staleTimeout  time.Duration
 	snapshotLimit int
 	auditInterval time.Duration
+	bookTicker    bool
 	backfill      int
 	logTrades     int
 	listen        string
@@ -64,6 +65,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 5*time.Second, "how long a graceful stop waits for every task")
 	fs.DurationVar(&f.staleTimeout, "stale-timeout", 0, "reconnect when no frame arrives for this long (default 60s)")
 	fs.IntVar(&f.snapshotLimit, "snapshot-limit", 1000, "depth snapshot levels (spot up to 5000, usdm up to 1000)")
+	fs.BoolVar(&f.bookTicker, "book-ticker", false, "also stream bookTicker and check the book against it at every equal update id")
 	fs.DurationVar(&f.auditInterval, "audit-interval", 0, "compare each book with a fresh REST snapshot this often (0: off; costs request weight)")
 	fs.IntVar(&f.backfill, "backfill", 1000, "recent aggregate trades to fetch at start (warm start), 0 disables")
 	fs.IntVar(&f.logTrades, "log-trades", 10, "trades per symbol logged at info before switching to debug")
@@ -130,7 +132,7 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
 }
 
 // checkListen refuses a non-loopback listener without a token.
