@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
@@ -115,46 +116,141 @@ func FuzzFlags(f *testing.F) {
 		if fuzzUnsafe(args, envs) {
 			return
 		}
-		env, _, errb := runTestEnv(fuzzEnv(t, envs))
-		g0 := runtime.NumGoroutine()
-		ignore := goleak.IgnoreCurrent()
-		done := make(chan int, 1)
-		go func() { done <- runMain(env, append([]string{name}, args...)) }()
-		var code int
-		started := false
-		select {
-		case code = <-done:
-		case <-time.After(fuzzStartedAfter):
-			started = true
-			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case code = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("orderflow %s %q: still running 30 s after SIGTERM", name, args)
-			}
-		}
-		for len(guard) > 0 {
-			<-guard
-		}
+		code, started, stderr := fuzzRun(t, name, args, fuzzEnv(t, envs), guard)
 		switch {
 		case code == 2 && started:
 			t.Errorf("orderflow %s %q: exit 2 after running for over %v: a usage error must be reported before anything starts; stderr %q",
-				name, args, fuzzStartedAfter, fuzzTail(errb.String()))
-		case code == 2 && !strings.Contains(errb.String(), "orderflow"):
-			t.Errorf("orderflow %s %q: exit 2 without a message; stderr %q", name, args, errb.String())
+				name, args, fuzzStartedAfter, fuzzTail(stderr))
+		case code == 2 && !strings.Contains(stderr, "orderflow"):
+			t.Errorf("orderflow %s %q: exit 2 without a message; stderr %q", name, args, stderr)
 		case code < 0 || code > 2:
 			t.Errorf("orderflow %s %q: exit %d, want 0, 1 or 2", name, args, code)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if runtime.NumGoroutine() > g0 {
-			t.Errorf("orderflow %s %q returned %d but left goroutines running: %v", name, args, code, goleak.Find(ignore))
-		}
 	})
+}
+
+// fuzzRun runs one command in-process. A command still running after
+// fuzzStartedAfter has started: it gets SIGTERM and must stop. fuzzRun
+// also checks that runMain left no goroutine behind.
+func fuzzRun(t *testing.T, name string, args []string, envMap map[string]string, guard chan os.Signal) (code int, started bool, stderr string) {
+	t.Helper()
+	env, _, errb := runTestEnv(envMap)
+	g0 := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
+	done := make(chan int, 1)
+	go func() { done <- runMain(env, append([]string{name}, args...)) }()
+	select {
+	case code = <-done:
+	case <-time.After(fuzzStartedAfter):
+		started = true
+		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case code = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("orderflow %s %q: still running 30 s after SIGTERM", name, args)
+		}
+	}
+	for len(guard) > 0 {
+		<-guard
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if runtime.NumGoroutine() > g0 {
+		t.Errorf("orderflow %s %q returned %d but left goroutines running: %v", name, args, code, goleak.Find(ignore))
+	}
+	return code, started, errb.String()
+}
+
+// knownFlagBugs are invalid command lines that are not refused with exit
+// 2 before anything starts yet. They are logged, and fail the test only
+// under CHAOS_STRICT=1 (make chaos), so CI stays green until they are
+// fixed in sim.go; a listed case that passes is reported for removal.
+var knownFlagBugs = map[string]string{
+	// sim.New checks the market only after LoadRecording has read every
+	// file: the error comes after the work, with exit 1.
+	"sim/UnknownMarket": "checked after loading the recordings, exit 1",
+	// --speed NaN or ±Inf passes the `*speed == 0` check: the replay clock
+	// cannot run on it and the simulator "finishes" at once, exit 0.
+	"sim/NaNSpeed": "accepted; the replay ends at once, exit 0",
+	"sim/InfSpeed": "accepted; the replay ends at once, exit 0",
+	// The listen address is only checked by Listen, after loading: exit 1.
+	"sim/BadListen": "checked after loading the recordings, exit 1",
+}
+
+// TestFlagsRefusedBeforeStart: each invalid command line of run, replay
+// and sim exits with status 2 and a message naming what is wrong, at once.
+func TestFlagsRefusedBeforeStart(t *testing.T) {
+	guard := make(chan os.Signal, 16)
+	signal.Notify(guard, syscall.SIGTERM)
+	defer signal.Stop(guard)
+	rec := runTestRecording(t) // a real recording, so only the flag is wrong
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"run/UnknownMarket", []string{"run", "--market", "mars"}, nil, "--market"},
+		{"run/BadSymbol", []string{"run", "--symbols", "btc-usdt"}, nil, "--symbols"},
+		{"run/NoSymbol", []string{"run", "--symbols", " , "}, nil, "--symbols"},
+		{"run/OpenListenNoToken", []string{"run", "--listen", "0.0.0.0:8080"}, nil, "--listen"},
+		{"run/Backfill", []string{"run", "--backfill", "1001"}, nil, "--backfill"},
+		{"run/LogLevel", []string{"run", "--log-level", "loud"}, nil, "--log-level"},
+		{"run/DialTimeout", []string{"run", "--dial-timeout", "0s"}, nil, "--dial-timeout"},
+		{"run/StaleTimeout", []string{"run", "--stale-timeout", "-1s"}, nil, "--stale-timeout"},
+		{"run/SnapshotLimitUSDM", []string{"run", "--market", "usdm", "--snapshot-limit", "7"}, nil, "--snapshot-limit"},
+		{"run/WSURLNoScheme", []string{"run", "--ws-url", "localhost:9443"}, nil, "--ws-url"},
+		{"run/TradeStream", []string{"run", "--trade-stream", "trades"}, nil, "trade"},
+		{"run/DepthStream", []string{"run", "--depth-stream", "depth5"}, nil, "depth"},
+		{"run/ExtraArgs", []string{"run", "now"}, nil, "unexpected arguments"},
+		{"run/EnvMarket", []string{"run"}, map[string]string{"ORDERFLOW_MARKET": "mars"}, "market"},
+		{"run/EnvDuration", []string{"run"}, map[string]string{"ORDERFLOW_DIAL_TIMEOUT": "soon"}, "ORDERFLOW_DIAL_TIMEOUT"},
+		{"replay/NoFile", []string{"replay"}, nil, "no recording"},
+		{"replay/Depth", []string{"replay", "--depth", "0", rec}, nil, "--depth"},
+		{"replay/Bars", []string{"replay", "--bars", "1500ms", rec}, nil, "--bars"},
+		{"replay/FootprintNoBars", []string{"replay", "--footprint", rec}, nil, "--footprint"},
+		{"replay/PriceGroup", []string{"replay", "--bars", "1m", "--price-group", "-1", rec}, nil, "--price-group"},
+		{"replay/UnknownMarket", []string{"replay", "--market", "spotty", rec}, nil, "--market"},
+		{"sim/NoFile", []string{"sim"}, nil, "no recording"},
+		{"sim/ZeroSpeed", []string{"sim", "--speed", "0", rec}, nil, "--speed"},
+		{"sim/Fanout", []string{"sim", "--fanout", "0", rec}, nil, "--fanout"},
+		{"sim/SpeedNotANumber", []string{"sim", "--speed", "fast", rec}, nil, "invalid value"},
+		{"sim/UnknownMarket", []string{"sim", "--market", "mars", rec}, nil, "market"},
+		{"sim/NaNSpeed", []string{"sim", "--speed", "NaN", rec}, nil, "--speed"},
+		{"sim/InfSpeed", []string{"sim", "--speed", "+Inf", rec}, nil, "--speed"},
+		{"sim/BadListen", []string{"sim", "--listen", "nowhere", rec}, nil, "--listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := fuzzEnv(t, "")
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			code, started, stderr := fuzzRun(t, tc.args[0], tc.args[1:], env, guard)
+			var problems []string
+			if code != 2 {
+				problems = append(problems, fmt.Sprintf("exit %d, want 2", code))
+			}
+			if started {
+				problems = append(problems, fmt.Sprintf("still running after %v: it started", fuzzStartedAfter))
+			}
+			if !strings.Contains(stderr, tc.want) {
+				problems = append(problems, fmt.Sprintf("stderr does not name %s", tc.want))
+			}
+			known, isKnown := knownFlagBugs[tc.name]
+			switch {
+			case len(problems) > 0 && isKnown && os.Getenv("CHAOS_STRICT") != "1":
+				t.Logf("known bug (%s): %s; stderr %q", known, strings.Join(problems, "; "), fuzzTail(stderr))
+			case len(problems) > 0:
+				t.Errorf("orderflow %q: %s; stderr %q", tc.args, strings.Join(problems, "; "), fuzzTail(stderr))
+			case isKnown:
+				t.Logf("listed as a known bug (%s) but refused correctly now: remove it from knownFlagBugs", known)
+			}
+		})
+	}
 }
 
 func fuzzTail(s string) string {
