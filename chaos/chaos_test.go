@@ -59,7 +59,14 @@ func newTestHarness(t testing.TB, mod func(*Options)) *Harness {
 // what goes wrong; they are reported, and fail the test only under
 // CHAOS_STRICT=1, so CI stays green while they are being fixed. A fault
 // listed here that passes is reported so the entry can be removed.
-var knownFailures = map[string]string{}
+var knownFailures = map[string]string{
+	// service/run.go fetch: on a *rest.BanError (HTTP 418) the gap fill
+	// gives up at once ("trade backfill failed: ids stay missing") instead
+	// of waiting for the ban's end (1 s here, from Retry-After) and
+	// fetching again, so the ids of the gap are lost for good although the
+	// REST API answers again a second later (19 ids missing in one run).
+	"rest-418": "a 418 during a gap fill loses the gap's trades",
+}
 
 // TestFaults injects every fault of the catalogue into the service
 // streaming real recordings from the simulator and prints the table. Every
