@@ -18,6 +18,7 @@ import (
 
 	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	OnNeedSnapshot func(s *Symbol, cause book.Cause)
 	// OnBarClose is called when a bar closes (see flow.Config.OnBarClose).
 	OnBarClose func(s *Symbol, interval time.Duration, b *flow.Bar)
+	// DepthFlow, if set, turns on the book metrics and combined signals
+	// (walls, liquidity added and pulled, band imbalance, absorption) of
+	// package depthflow for every symbol. Off by default: it costs about
+	// ten times the book update itself.
+	DepthFlow *depthflow.Config
 	// BookHistory configures the per-symbol history of the top of the book
 	// (for heatmaps and "where were the walls five minutes ago"); the zero
 	// value keeps book.HistoryOptions' defaults. NoBookHistory turns it off.
@@ -103,6 +109,8 @@ type Symbol struct {
 	Sync        *book.Syncer
 	Flow        *flow.Tracker
 	e           *Engine
+	// Depth holds the book metrics and signals (nil unless enabled).
+	Depth *depthflow.Tracker
 	// History holds the top of the book at a fixed interval of exchange
 	// time (nil when disabled).
 	History *book.History
@@ -160,8 +168,18 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 	}
 	s := &Symbol{Name: name, e: e}
 	fc := e.cfg.Flow
-	if e.cfg.OnBarClose != nil {
-		fc.OnBarClose = func(iv time.Duration, b *flow.Bar) { e.cfg.OnBarClose(s, iv, b) }
+	if e.cfg.DepthFlow != nil {
+		s.Depth = depthflow.New(name, *e.cfg.DepthFlow)
+	}
+	if e.cfg.OnBarClose != nil || s.Depth != nil {
+		fc.OnBarClose = func(iv time.Duration, b *flow.Bar) {
+			if s.Depth != nil {
+				s.Depth.OnBar(iv, b)
+			}
+			if e.cfg.OnBarClose != nil {
+				e.cfg.OnBarClose(s, iv, b)
+			}
+		}
 	}
 	s.Flow = flow.NewTracker(name, fc)
 	if !e.cfg.NoBookHistory {
@@ -247,7 +265,17 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 		if !s.marketKnown {
 			s.setMarket(market.Spot)
 		}
-		s.onResult(s.Sync.OnUpdate(u))
+		synced := s.Sync.Synced()
+		if synced && s.Depth != nil {
+			s.Depth.BeforeDepth(u, s.Sync.Book())
+		}
+		r := s.Sync.OnUpdate(u)
+		s.onResult(r)
+		if r.Action == book.Applied && synced && s.Depth != nil {
+			if err := s.Depth.OnDepth(u, s.Sync.Book()); err != nil {
+				e.log.Warn("depthflow rejected an update", "symbol", s.Name, "err", err)
+			}
+		}
 		if s.Sync.Synced() {
 			if s.History != nil {
 				s.History.Record(u.EventTime, s.Sync.Book())
@@ -291,6 +319,11 @@ func (e *Engine) handleTrade(t *market.Trade, hint market.Kind, hintKnown bool) 
 		return fmt.Errorf("engine: %s trade %d: %w", t.Symbol, t.ID, err)
 	}
 	e.stats.Trades++
+	if s.Depth != nil {
+		if err := s.Depth.OnTrade(t); err != nil {
+			e.log.Warn("depthflow rejected a trade", "symbol", s.Name, "err", err)
+		}
+	}
 	if e.cfg.OnTrade != nil {
 		e.cfg.OnTrade(s, t)
 	}
@@ -318,7 +351,11 @@ func (e *Engine) ApplySnapshot(snap *market.DepthSnapshot, hint market.Kind, hin
 	if !s.marketKnown {
 		s.setMarket(market.Spot)
 	}
-	s.onResult(s.Sync.OnSnapshot(snap))
+	r := s.Sync.OnSnapshot(snap)
+	s.onResult(r)
+	if s.Depth != nil && s.Sync.Synced() {
+		s.Depth.Reset(s.Sync.Book(), max(len(snap.Bids), len(snap.Asks)))
+	}
 	return nil
 }
 
