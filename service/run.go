@@ -125,7 +125,7 @@ func newRun(s *Service, syms []string) (*run, error) {
 	}
 	r.rc = rc
 	r.eng = engine.New(engine.Config{
-		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, Logger: s.log,
+		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, DepthFlow: s.cfg.DepthFlow, Logger: s.log,
 		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) { r.wantSnapshot(sym.Name) },
 		OnTrade:        r.onTrade,
 		OnBarClose: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {

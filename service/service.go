@@ -37,6 +37,7 @@ import (
 
 	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/feed"
 	"github.com/orderflow/orderflow/flow"
@@ -113,6 +114,9 @@ type Config struct {
 	// ("Trade #1: BUY 0.000240 @ 91,436.75"); the rest go to debug.
 	// Default 10; negative logs none at info.
 	LogTrades int
+	// DepthFlow, if set, turns on the book metrics and combined signals
+	// (package depthflow) for every symbol.
+	DepthFlow *depthflow.Config
 	// Flow configures the metrics.
 	Flow flow.Config
 	// HTTPClient is used for REST and WebSocket handshakes.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/engine"
+	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
 )
@@ -116,7 +117,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	// The simulator's REST costs nothing, so the demo runs the book
 	// self-audit that is off by default against Binance.
 	svc, err := service.New(service.Config{Symbols: srv.Symbols(), Market: srv.Market(), WSURL: ws, RESTURL: rest,
-		AuditInterval: 15 * time.Second, BookTicker: true,
+		AuditInterval: 15 * time.Second, BookTicker: true, DepthFlow: depthFlowConfig(true),
 		DataDir: tmp, Logger: log})
 	if err != nil {
 		return err
@@ -199,6 +200,33 @@ func printFlow(w io.Writer, s *engine.Symbol) {
 		fmt.Fprintf(w, "   check bookTicker agreed %d/%d; %s\n", s.TickerChecks-s.TickerMismatches, s.TickerChecks, audit)
 	} else {
 		fmt.Fprintln(w, "   book  syncing...")
+	}
+	if s.Depth != nil {
+		m := s.Depth.Metrics()
+		line := "   bands"
+		for _, b := range m.Bands {
+			line += fmt.Sprintf("  ±%dbps %+.2f", b.Bps, b.Imbalance)
+		}
+		fmt.Fprintln(w, line, " (imbalance: +1 all bids, -1 all asks)")
+		for _, side := range []market.Side{market.Buy, market.Sell} {
+			walls := s.Depth.Walls(side, nil)
+			if len(walls) == 0 {
+				continue
+			}
+			big := walls[0]
+			for _, wl := range walls[1:] {
+				if wl.Qty > big.Qty {
+					big = wl
+				}
+			}
+			fmt.Fprintf(w, "   wall  %s %s @ %s (%.1fx its neighbours, standing %s)\n", side, big.Qty, big.Price, big.Ratio,
+				time.Duration(big.Updated-big.Since)*time.Millisecond)
+		}
+		if sig := s.Depth.Signals(0, nil); len(sig) > 0 {
+			last := sig[len(sig)-1]
+			fmt.Fprintf(w, "   signal %d so far; last: %s %s @ %s (%s)\n", len(sig), last.Kind, last.Side, last.Price,
+				time.UnixMilli(last.Time).UTC().Format("15:04:05.000"))
+		}
 	}
 	large := s.Flow.LargeTrades(3, nil)
 	for _, l := range large {

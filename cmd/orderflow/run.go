@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/api"
 	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/dashboard"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
 )
@@ -38,6 +39,7 @@ type serviceFlags struct {
 	snapshotLimit int
 	auditInterval time.Duration
 	bookTicker    bool
+	bookMetrics   bool
 	backfill      int
 	logTrades     int
 	listen        string
@@ -65,6 +67,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.DurationVar(&f.stopTimeout, "stop-timeout", 5*time.Second, "how long a graceful stop waits for every task")
 	fs.DurationVar(&f.staleTimeout, "stale-timeout", 0, "reconnect when no frame arrives for this long (default 60s)")
 	fs.IntVar(&f.snapshotLimit, "snapshot-limit", 1000, "depth snapshot levels (spot up to 5000, usdm up to 1000)")
+	fs.BoolVar(&f.bookMetrics, "book-metrics", true, "compute book metrics and signals: walls, liquidity added/pulled, band imbalance, absorption")
 	fs.BoolVar(&f.bookTicker, "book-ticker", false, "also stream bookTicker and check the book against it at every equal update id")
 	fs.DurationVar(&f.auditInterval, "audit-interval", 0, "compare each book with a fresh REST snapshot this often (0: off; costs request weight)")
 	fs.IntVar(&f.backfill, "backfill", 1000, "recent aggregate trades to fetch at start (warm start), 0 disables")
@@ -132,7 +135,7 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depthFlowConfig(f.bookMetrics), Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
 }
 
 // checkListen refuses a non-loopback listener without a token.
@@ -238,4 +241,13 @@ func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, 
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// depthFlowConfig returns the book-metrics configuration (defaults) or nil
+// when they are off.
+func depthFlowConfig(on bool) *depthflow.Config {
+	if !on {
+		return nil
+	}
+	return &depthflow.Config{}
 }
