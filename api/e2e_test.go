@@ -421,10 +421,11 @@ func TestPushStreamCarriesEveryTrade(t *testing.T) {
 func TestSlowPushClient(t *testing.T) {
 	f := getFixture(t)
 	st := f.api.Hub().Stats()
-	// It is cut off either by the hub (queue full for MaxBehind) or by the
-	// write deadline, whichever comes first; both leave two subscribers.
-	if st.Dropped == 0 || st.Subscribers != 2 {
-		t.Fatalf("hub %+v: want drops and the slow client gone", st)
+	if st.Dropped == 0 || st.Kicked != 1 || st.Subscribers != 2 {
+		t.Fatalf("hub %+v: want drops and the slow client disconnected", st)
+	}
+	if !strings.Contains(f.logs.String(), "stays behind") {
+		t.Error("the disconnect was not logged")
 	}
 	// The service itself grows by its windows, bars and history; the slow
 	// client may add at most its queue (4096 messages of about 200 bytes).
@@ -433,12 +434,16 @@ func TestSlowPushClient(t *testing.T) {
 	if growth > 16<<20 {
 		t.Errorf("heap grew by %d bytes over the replay", growth)
 	}
-	// The slow client's connection was cut: reading now ends.
-	_ = f.slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// The slow client's connection was cut: reading it now ends, and the
+	// last message it was sent says how much it missed.
+	_ = f.slow.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(f.slow)
 	if err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("slow client read: %v (after %d bytes)", err, buf.Len())
+	}
+	if !strings.Contains(buf.String(), `{"type":"dropped","count":`) {
+		t.Errorf("the slow client was never told it missed messages (%d bytes read)", buf.Len())
 	}
 }
 
@@ -545,7 +550,7 @@ func TestPrometheus(t *testing.T) {
 		`orderflow_service_ready 1`,
 		`orderflow_api_requests_total{code="200",method="GET",route="GET /v1/status"}`,
 		`orderflow_api_request_duration_seconds_bucket{route="GET /v1/symbols/{symbol}/metrics"`,
-		`orderflow_push_clients_disconnected_total `,
+		`orderflow_push_clients_disconnected_total 1`,
 		`orderflow_push_messages_dropped_total{where="client"}`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,

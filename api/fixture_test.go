@@ -32,7 +32,7 @@ import (
 )
 
 // The end-to-end tests share one replay: the simulator replays the real
-// BTCUSDT recording once, as fast as the service reads, into a service with the API in front of
+// BTCUSDT recording once at 200x into a service with the API in front of
 // it, push clients connected before the replay starts. Tests then compare
 // every route, stream and tool with an independent loop over the same
 // recording (reference_test.go).
@@ -144,9 +144,10 @@ func getFixture(t *testing.T) *fixture {
 func newFixture() (*fixture, error) {
 	f := &fixture{logs: &lockedBuffer{}}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	// Unpaced (Speed < 0): the replay waits for the slowest connection
-	// instead of dropping it, so a loaded machine cannot lose trades.
-	srv, err := sim.New(sim.Config{Files: spotBTC, Speed: -1, Paused: true})
+	// Paced at 200x (about 3.3 s), so a push client that reads promptly
+	// keeps up; the simulator's send queue is large enough that a loaded
+	// machine stalling the service for seconds does not get it dropped.
+	srv, err := sim.New(sim.Config{Files: spotBTC, Speed: 200, SendQueue: 1 << 17, Paused: true})
 	if err != nil {
 		return nil, err
 	}
@@ -161,10 +162,12 @@ func newFixture() (*fixture, error) {
 		return nil, err
 	}
 	f.svc = svc
-	f.api = api.New(svc, api.Options{Token: token, Logger: log, RateLimit: -1, WriteTimeout: 500 * time.Millisecond,
+	f.api = api.New(svc, api.Options{Token: token, Logger: log, RateLimit: -1, WriteTimeout: 5 * time.Second,
 		Push: push.Options{Queue: 4096, BookInterval: 50 * time.Millisecond, BarInterval: 100 * time.Millisecond,
-			MaxBehind: 200 * time.Millisecond}})
-	f.http = httptest.NewServer(f.api)
+			MaxBehind: time.Second}})
+	f.http = httptest.NewUnstartedServer(f.api)
+	f.http.Listener = smallBuffers{f.http.Listener}
+	f.http.Start()
 	f.cl, err = client.New(f.http.URL, client.Options{Token: token})
 	if err != nil {
 		return nil, err
@@ -215,10 +218,57 @@ func newFixture() (*fixture, error) {
 		return nil, fmt.Errorf("SSE client has every trade: %w", err)
 	}
 	// Let the slow client's fate settle: its queue stays full, so the hub
-	// or the write deadline disconnects it.
+	// disconnects it after MaxBehind.
 	_ = waitUntil(5*time.Second, func() bool { return f.api.Hub().Stats().Subscribers == 2 })
 	f.heapEnd = heapInuse()
 	return f, nil
+}
+
+// slowAddrs holds the local addresses of clients that never read.
+var slowAddrs sync.Map
+
+// smallBuffers shrinks the send buffer of the connections to slowAddrs at
+// their first write (by then the client is registered), so their writer
+// blocks after a few kilobytes instead of the kernel absorbing megabytes:
+// the hub's queue, not the kernel, must take the strain.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	return &shrinkConn{Conn: c}, nil
+}
+
+type shrinkConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *shrinkConn) Write(p []byte) (int, error) {
+	c.once.Do(func() {
+		if _, slow := slowAddrs.Load(c.RemoteAddr().String()); slow {
+			if tc, ok := c.Conn.(*net.TCPConn); ok {
+				_ = tc.SetWriteBuffer(4096)
+			}
+		}
+	})
+	return c.Conn.Write(p)
+}
+
+// dialSlow connects a client that will never read, with a small receive
+// buffer.
+func dialSlow(addr string) (net.Conn, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	slowAddrs.Store(c.LocalAddr().String(), true)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	return c, nil
 }
 
 // fatalTB lets loadReference run outside a test: any failure panics.

@@ -83,6 +83,9 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request) {
 			if sub.Kicked() {
 				// One last word, best effort: the client is behind anyway.
 				_ = write([]byte("data: "), droppedMessage(sub.TakeDropped()), []byte("\n\n"))
+				// Close the connection rather than end the response and
+				// leave a keep-alive connection to a client that does not read.
+				panic(http.ErrAbortHandler)
 			}
 			return
 		case <-keep.C:
