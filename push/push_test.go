@@ -257,3 +257,42 @@ func TestStoppedHubRefusesSubscribers(t *testing.T) {
 		t.Error("a second Run succeeded")
 	}
 }
+
+// BenchmarkPublish measures the service's event hook, which runs under the
+// data lock for every trade: with nobody listening it must cost nothing,
+// with a listener only a copy and a channel send.
+func BenchmarkPublish(b *testing.B) {
+	tr := market.Trade{Symbol: "BTCUSDT", ID: 3735683259, Price: fixed.MustParse("61837.63"), Qty: fixed.MustParse("0.02"),
+		Time: 1723161255342, EventTime: 1723161255343, BuyerMaker: true}
+	for _, subs := range []int{0, 1} {
+		b.Run(map[int]string{0: "NoSubscriber", 1: "OneSubscriber"}[subs], func(b *testing.B) {
+			svc, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := push.New(svc, push.Options{Logger: slog.New(slog.DiscardHandler), Inbox: 1 << 16})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- h.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			if subs == 1 {
+				s, _ := h.Subscribe(nil, push.Trades)
+				defer s.Close()
+				go func() {
+					for {
+						select {
+						case <-s.C():
+						case <-s.Done():
+							return
+						}
+					}
+				}()
+			}
+			ev := service.Event{Symbol: "BTCUSDT", Trade: &tr}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Publish(ev)
+			}
+		})
+	}
+}
