@@ -40,6 +40,10 @@ func (w tLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// testRecordings is shared by every test's harness: loading spot BTCUSDT
+// takes seconds (ten under the race detector).
+var testRecordings = &recordings{dir: dataDir()}
+
 func newTestHarness(t testing.TB, mod func(*Options)) *Harness {
 	t.Helper()
 	opts := Options{DataDir: dataDir(), Injections: *flagN}
@@ -52,7 +56,9 @@ func newTestHarness(t testing.TB, mod func(*Options)) *Harness {
 	if mod != nil {
 		mod(&opts)
 	}
-	return New(opts)
+	h := New(opts)
+	h.recs = testRecordings
+	return h
 }
 
 // knownFailures are the faults the service does not survive yet, with

@@ -91,15 +91,21 @@ func (o *Options) withDefaults() {
 type Harness struct {
 	opts Options
 	log  *slog.Logger
+	recs *recordings
+}
 
-	mu   sync.Mutex
-	recs [numSetups]*sim.Recording
+// recordings caches loaded recordings (immutable once loaded, so
+// simulators and harnesses may share them).
+type recordings struct {
+	mu  sync.Mutex
+	dir string
+	rec [numSetups]*sim.Recording
 }
 
 // New returns a Harness.
 func New(opts Options) *Harness {
 	opts.withDefaults()
-	return &Harness{opts: opts, log: opts.Logger}
+	return &Harness{opts: opts, log: opts.Logger, recs: &recordings{dir: opts.DataDir}}
 }
 
 // Options returns the options in force, defaults filled in.
@@ -130,21 +136,22 @@ var specs = [numSetups]setupSpec{
 
 // Recording loads a setup's recording once.
 func (h *Harness) Recording(s Setup) (*sim.Recording, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r := h.recs[s]; r != nil {
+	c := h.recs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.rec[s]; r != nil {
 		return r, nil
 	}
 	sp := specs[s]
 	paths := make([]string, len(sp.files))
 	for i, f := range sp.files {
-		paths[i] = filepath.Join(h.opts.DataDir, f)
+		paths[i] = filepath.Join(c.dir, f)
 	}
 	r, err := sim.LoadRecording(sp.market.String(), paths...)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: load %s recording: %w", s, err)
 	}
-	h.recs[s] = r
+	c.rec[s] = r
 	return r, nil
 }
 
