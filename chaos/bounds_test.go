@@ -68,7 +68,7 @@ func TestBoundsReconnectCycles(t *testing.T) {
 	const warm, cycles = 5, 30
 	var fdWarm, gWarm int
 	for i := range cycles {
-		if _, err := s.inject(ctx, &f); err != nil {
+		if _, _, err := s.inject(ctx, &f); err != nil {
 			t.Fatalf("cycle %d: %v", i+1, err)
 		}
 		if i+1 == warm {

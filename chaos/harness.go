@@ -273,6 +273,7 @@ type probe struct {
 	decodeErrors        int64
 	unknown             int64
 	duplicates          int64
+	selfMissing         int64 // ids the service itself counts as lost (Backfill.Missing)
 	lastSum             int64 // sum of every symbol's last trade id
 	ready               bool
 	connected           bool // every stream connected
@@ -283,7 +284,8 @@ type probe struct {
 func (s *scenario) probe(simKey string) probe {
 	st := s.svc.Status()
 	p := probe{ready: st.Ready(), status: st, connected: len(st.Streams) > 0,
-		decodeErrors: st.Engine.DecodeErrors, unknown: st.Engine.Unknown, duplicates: st.Backfill.Duplicates}
+		decodeErrors: st.Engine.DecodeErrors, unknown: st.Engine.Unknown, duplicates: st.Backfill.Duplicates,
+		selfMissing: st.Backfill.Missing}
 	for _, c := range st.Streams {
 		p.reconnects += c.Reconnects + c.Rotations
 		if c.State != feed.StateConnected.String() {
@@ -375,9 +377,15 @@ func (s *scenario) warmUp(ctx context.Context) error {
 }
 
 // inject injects f once and waits for the service to recover. It returns
-// the recovery time, or an error saying what did not happen.
-func (s *scenario) inject(ctx context.Context, f *Fault) (time.Duration, error) {
+// the recovery time, or an error saying what did not happen, and how many
+// ids the service itself counted as lost meanwhile (Backfill.Missing).
+func (s *scenario) inject(ctx context.Context, f *Fault) (time.Duration, int64, error) {
 	pre := s.probe(f.SimKey)
+	d, err := s.injectOnce(ctx, f, pre)
+	return d, s.probe("").selfMissing - pre.selfMissing, err
+}
+
+func (s *scenario) injectOnce(ctx context.Context, f *Fault, pre probe) (time.Duration, error) {
 	if err := f.Inject(ctx, s.t); err != nil {
 		return 0, fmt.Errorf("inject: %w", err)
 	}
@@ -510,7 +518,7 @@ func (h *Harness) scenario(ctx context.Context, s *scenario, f *Fault, row *Row)
 				return
 			}
 			row.Injected++
-			d, err := s.inject(ctx, f)
+			d, _, err := s.inject(ctx, f)
 			if err != nil {
 				row.fail(fmt.Sprintf("injection %d: %v", i+1, err))
 				break // the service is not in a state worth injecting into

@@ -111,6 +111,9 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 	if err := s.converge(ctx, refs); err != nil {
 		v.add("%v", err)
 	}
+	if st := s.svc.Status(); st.Backfill.Missing > 0 {
+		v.add("the service itself counted %d aggregate ids it could not recover (backfill %+v)", st.Backfill.Missing, st.Backfill)
+	}
 	for _, sym := range syms {
 		want, err := s.ref.aggTrades(ctx, sym)
 		if err != nil {
