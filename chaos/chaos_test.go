@@ -72,6 +72,15 @@ var knownFailures = map[string]string{
 	// fetching again, so the ids of the gap are lost for good although the
 	// REST API answers again a second later (19 ids missing in one run).
 	"rest-418": "a 418 during a gap fill loses the gap's trades",
+	// Intermittent (seen with -chaos.n=3): a trade of a symbol added live,
+	// published between the add's warm-start REST fetch and the SUBSCRIBE
+	// taking effect, is missing: the warm start ran before the stream was
+	// subscribed, and with an empty warm start (the symbol had no trade
+	// yet) the sequencer's last id is 0, so the first stream trade is
+	// applied without a gap check and the earlier one is never fetched (in
+	// general it is fetched only when the symbol's next trade reveals the
+	// gap). Seen: AXSBNB id 320484 held by the simulator, service last 0.
+	"refuse-subscribe": "a trade published while a live AddSymbol subscribes can be lost",
 }
 
 // TestFaults injects every fault of the catalogue into the service
