@@ -153,6 +153,9 @@ func New(svc *service.Service, opts Options) *Server {
 	s.handle("GET /v1/symbols/{symbol}/large-trades", s.getLargeTrades)
 	s.handle("GET /v1/symbols/{symbol}/trades", s.getTrades)
 	s.handle("GET /v1/symbols/{symbol}/book", s.getBook)
+	s.handle("GET /v1/symbols/{symbol}/book/history", s.getBookHistory)
+	s.handle("GET /v1/symbols/{symbol}/walls", s.getWalls)
+	s.handle("GET /v1/symbols/{symbol}/liquidity", s.getLiquidity)
 	s.handle("GET /v1/symbols/{symbol}/signals", s.getSignals)
 	s.handle("GET /v1/stream", s.sse)
 	s.handle("GET /v1/ws", s.websocket)
@@ -319,6 +322,8 @@ var errorStatus = map[string]int{
 	"too_large":          http.StatusRequestEntityTooLarge,
 	"rate_limited":       http.StatusTooManyRequests,
 	"not_implemented":    http.StatusNotImplemented,
+	"book_metrics_off":   http.StatusConflict,
+	"book_history_off":   http.StatusConflict,
 	"not_ready":          http.StatusServiceUnavailable,
 	"not_running":        http.StatusServiceUnavailable,
 	"internal":           http.StatusInternalServerError,

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/client"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
@@ -38,7 +41,19 @@ const (
 	MaxBookDepth       = 1000
 	MaxBands           = 16
 	MaxBandBPS         = 10_000
+	// MaxHistoryFrames bounds the frames of one book history answer (ten
+	// minutes at the default one-second interval, the default history).
+	MaxHistoryFrames = 600
 )
+
+// errBookMetricsOff answers the book-metrics routes of a service that does
+// not track them, rather than empty data that would read as "no walls".
+var errBookMetricsOff = &Error{Code: "book_metrics_off",
+	Message: "book metrics (walls, liquidity, book signals) are off on this service: start it with book metrics on (orderflow run --book-metrics)"}
+
+// errBookHistoryOff answers the book history route when the engine keeps
+// none.
+var errBookHistoryOff = &Error{Code: "book_history_off", Message: "the book history is off on this service"}
 
 // DefaultBands are the book imbalance bands in basis points.
 var DefaultBands = []int{10, 25, 50, 100}
@@ -312,20 +327,159 @@ func (s *Server) Book(_ context.Context, symbol string, q client.BookQuery) (cli
 	var out client.Book
 	err := s.svc.ViewSymbol(symbol, func(sym *engine.Symbol) error {
 		out = client.FromBook(sym.Name, sym.Book(), sym.Synced(), depth, bands)
+		if d := sym.Depth; d != nil && sym.Synced() {
+			m := d.Metrics()
+			bm := client.FromBookMetrics(&m, d.Walls(market.Buy, nil), d.Walls(market.Sell, nil),
+				d.WallsReady(market.Buy), d.WallsReady(market.Sell))
+			out.Metrics = &bm
+		}
 		return nil
 	})
 	return out, err
 }
 
+// BookHistory returns frames of the top of the book: those with
+// From <= time <= To (To 0: open), or with At the one in force then. At
+// most MaxHistoryFrames, the newest, are returned.
+func (s *Server) BookHistory(_ context.Context, symbol string, q client.BookHistoryQuery) (client.BookHistory, error) {
+	switch {
+	case q.From < 0 || q.To < 0 || q.At < 0:
+		return client.BookHistory{}, badRequest("from %d, to %d, at %d: want Unix ms, not negative", q.From, q.To, q.At)
+	case q.At != 0 && (q.From != 0 || q.To != 0):
+		return client.BookHistory{}, badRequest("at %d with from/to: give either at (one frame) or from/to (a range)", q.At)
+	case q.To != 0 && q.To < q.From:
+		return client.BookHistory{}, badRequest("from %d, to %d: want from <= to (Unix ms; to 0: open)", q.From, q.To)
+	case q.Depth < 0 || q.Depth > MaxBookDepth:
+		return client.BookHistory{}, badRequest("depth %d: want 1 to %d", q.Depth, MaxBookDepth)
+	}
+	depth := q.Depth
+	if depth == 0 {
+		depth = MaxBookDepth // all the history keeps
+	}
+	from, to := q.From, q.To
+	if to == 0 {
+		to = math.MaxInt64
+	}
+	out := client.BookHistory{Symbol: strings.ToUpper(symbol), From: q.From, To: q.To, Frames: []client.BookFrame{}}
+	err := s.svc.ViewSymbol(symbol, func(sym *engine.Symbol) error {
+		h := sym.History
+		if h == nil {
+			return errBookHistoryOff
+		}
+		if q.At != 0 {
+			if f, ok := h.At(q.At); ok {
+				out.Frames = append(out.Frames, client.FromFrame(&f, depth))
+			}
+			return nil
+		}
+		// Count first, so only the frames answered are converted.
+		n := 0
+		for range h.Range(from, to) {
+			n++
+		}
+		skip := max(0, n-MaxHistoryFrames)
+		out.Truncated = skip > 0
+		for f := range h.Range(from, to) {
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out.Frames = append(out.Frames, client.FromFrame(&f, depth))
+		}
+		return nil
+	})
+	if err != nil {
+		return client.BookHistory{}, err
+	}
+	for _, f := range out.Frames {
+		out.Depth = max(out.Depth, len(f.Bids), len(f.Asks))
+	}
+	return out, nil
+}
+
+// Walls returns the current walls of both sides and the walls that ended
+// at or after q.Since (all kept when 0).
+func (s *Server) Walls(_ context.Context, symbol string, q client.WallsQuery) (client.Walls, error) {
+	if q.Since < 0 {
+		return client.Walls{}, badRequest("since %d: want Unix ms, not negative", q.Since)
+	}
+	var (
+		out        client.Walls
+		bids, asks []depthflow.Wall
+		ended      []depthflow.EndedWall
+	)
+	err := s.svc.ViewSymbol(symbol, func(sym *engine.Symbol) error {
+		d := sym.Depth
+		if d == nil {
+			return errBookMetricsOff
+		}
+		out = client.Walls{Symbol: sym.Name, Time: d.Metrics().Time, BidReady: d.WallsReady(market.Buy),
+			AskReady: d.WallsReady(market.Sell), Since: q.Since}
+		bids, asks, ended = d.Walls(market.Buy, nil), d.Walls(market.Sell, nil), d.EndedWalls(q.Since, nil)
+		return nil
+	})
+	if err != nil {
+		return client.Walls{}, err
+	}
+	out.Bids, out.Asks, out.Ended = make([]client.Wall, len(bids)), make([]client.Wall, len(asks)), make([]client.EndedWall, len(ended))
+	for i := range bids {
+		out.Bids[i] = client.FromWall(&bids[i])
+	}
+	for i := range asks {
+		out.Asks[i] = client.FromWall(&asks[i])
+	}
+	for i := range ended {
+		out.Ended[i] = client.FromEndedWall(&ended[i])
+	}
+	return out, nil
+}
+
+// Liquidity returns the liquidity windows (q.Window: one of them).
+func (s *Server) Liquidity(_ context.Context, symbol string, q client.LiquidityQuery) (client.Liquidity, error) {
+	var wins []depthflow.LiquidityStats
+	err := s.svc.ViewSymbol(symbol, func(sym *engine.Symbol) error {
+		d := sym.Depth
+		if d == nil {
+			return errBookMetricsOff
+		}
+		wins = d.LiquidityWindows()
+		if q.Window == "" {
+			return nil
+		}
+		have := make([]time.Duration, len(wins))
+		for i, w := range wins {
+			have[i] = w.Window
+		}
+		w, err := pickDuration("window", q.Window, have, 0)
+		if err != nil {
+			return err
+		}
+		wins = slices.DeleteFunc(wins, func(l depthflow.LiquidityStats) bool { return l.Window != w })
+		return nil
+	})
+	if err != nil {
+		return client.Liquidity{}, err
+	}
+	out := client.Liquidity{Symbol: strings.ToUpper(symbol), Windows: make([]client.LiquidityWindow, len(wins))}
+	for i := range wins {
+		out.Windows[i] = client.FromLiquidity(&wins[i])
+	}
+	return out, nil
+}
+
 // Signals returns the signals of the last closed bars (q.Limit: how many
-// bars; default all kept), oldest first.
+// bars; default all kept) and, with book metrics on, the book signals
+// (absorption, walls pulled or filled) kept since the first of those bars
+// started (all kept without a limit), oldest first.
 func (s *Server) Signals(_ context.Context, symbol string, q client.SignalsQuery) (client.Signals, error) {
 	if q.Limit < 0 {
 		return client.Signals{}, badRequest("limit %d: want 1 or more", q.Limit)
 	}
 	var (
-		iv   time.Duration
-		bars []flow.Bar
+		iv      time.Duration
+		bars    []flow.Bar
+		bookSig []depthflow.Signal
+		depthOn bool
 	)
 	err := s.svc.ViewSymbol(symbol, func(sym *engine.Symbol) error {
 		have := sym.Flow.BarIntervals()
@@ -334,18 +488,36 @@ func (s *Server) Signals(_ context.Context, symbol string, q client.SignalsQuery
 			return err
 		}
 		iv, bars = d, sym.Flow.Bars(d, q.Limit)
+		if sym.Depth != nil {
+			depthOn = true
+			since := int64(math.MinInt64)
+			if q.Limit > 0 && len(bars) > 0 {
+				since = bars[0].Start
+			}
+			bookSig = sym.Depth.Signals(since, nil)
+		}
 		return nil
 	})
 	if err != nil {
 		return client.Signals{}, err
 	}
 	out := client.Signals{Symbol: strings.ToUpper(symbol), Interval: client.FormatInterval(iv), Bars: len(bars),
-		Signals: []client.Signal{}}
+		BookMetrics: depthOn, Signals: []client.Signal{}}
 	for i := range bars {
 		out.Signals = append(out.Signals, client.BarSignals(&bars[i])...)
 	}
+	for i := range bookSig {
+		if client.IsBookSignal(bookSig[i].Kind) {
+			out.Signals = append(out.Signals, client.FromBookSignal(&bookSig[i]))
+		}
+	}
+	// Stable: bar signals keep their order within a bar.
+	slices.SortStableFunc(out.Signals, func(a, b client.Signal) int { return cmp.Compare(a.Time, b.Time) })
 	if len(out.Signals) == 0 {
 		out.Note = fmt.Sprintf("no signal on the %d closed bars examined: signals are delta divergences against the previous bars, exhausted bar extremes and stacked imbalances, judged when a bar closes", len(bars))
+		if depthOn {
+			out.Note += ", and absorption and walls pulled or filled, judged at every book update"
+		}
 	}
 	return out, nil
 }
@@ -595,5 +767,50 @@ func (s *Server) getSignals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := s.Signals(r.Context(), r.PathValue("symbol"), client.SignalsQuery{Interval: v.Get("interval"), Limit: int(limit)})
+	s.answer(w, out, err)
+}
+
+func (s *Server) getBookHistory(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	var q client.BookHistoryQuery
+	var depth int64
+	err := checkParams(v, "from", "to", "at", "depth")
+	if err == nil {
+		err = params(v, []string{"from", "to", "at", "depth"}, &q.From, &q.To, &q.At, &depth)
+	}
+	if err == nil && (depth < 0 || depth > MaxBookDepth) {
+		err = badRequest("depth %d: want 1 to %d", depth, MaxBookDepth)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	q.Depth = int(depth)
+	out, err := s.BookHistory(r.Context(), r.PathValue("symbol"), q)
+	s.answer(w, out, err)
+}
+
+func (s *Server) getWalls(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	var q client.WallsQuery
+	err := checkParams(v, "since")
+	if err == nil {
+		err = params(v, []string{"since"}, &q.Since)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	out, err := s.Walls(r.Context(), r.PathValue("symbol"), q)
+	s.answer(w, out, err)
+}
+
+func (s *Server) getLiquidity(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	if err := checkParams(v, "window"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	out, err := s.Liquidity(r.Context(), r.PathValue("symbol"), client.LiquidityQuery{Window: v.Get("window")})
 	s.answer(w, out, err)
 }

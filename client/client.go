@@ -216,6 +216,27 @@ func (c *Client) Signals(ctx context.Context, symbol string, q SignalsQuery) (Si
 	return s, c.do(ctx, http.MethodGet, symbolPath(symbol, "/signals"), q.Values(), nil, &s)
 }
 
+// BookHistory returns frames of the top of the book over time.
+func (c *Client) BookHistory(ctx context.Context, symbol string, q BookHistoryQuery) (BookHistory, error) {
+	var h BookHistory
+	return h, c.do(ctx, http.MethodGet, symbolPath(symbol, "/book/history"), q.Values(), nil, &h)
+}
+
+// Walls returns the current walls and the recently ended ones. Without
+// book metrics on the service it fails with code "book_metrics_off".
+func (c *Client) Walls(ctx context.Context, symbol string, q WallsQuery) (Walls, error) {
+	var w Walls
+	return w, c.do(ctx, http.MethodGet, symbolPath(symbol, "/walls"), q.Values(), nil, &w)
+}
+
+// Liquidity returns the liquidity added, pulled and filled near the
+// touch. Without book metrics on the service it fails with code
+// "book_metrics_off".
+func (c *Client) Liquidity(ctx context.Context, symbol string, q LiquidityQuery) (Liquidity, error) {
+	var l Liquidity
+	return l, c.do(ctx, http.MethodGet, symbolPath(symbol, "/liquidity"), q.Values(), nil, &l)
+}
+
 // Event is one message of the push stream as read: Data is left raw so
 // the caller decodes it by Type (Trade for "trade", LargeTrade for
 // "large", Bar for "bar", Book for "book", Signal for "signal").

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
@@ -125,26 +126,27 @@ func BarSignals(b *flow.Bar) []Signal {
 	var out []Signal
 	base := Signal{Symbol: b.Symbol, Interval: FormatInterval(b.Interval), BarStart: b.Start, BarEnd: b.End,
 		Delta: Vol(b.Delta), CVD: Vol(b.CVD)}
-	add := func(kind string, price fixed.Dec) {
+	base.Time = b.End
+	add := func(kind, side string, price fixed.Dec) {
 		s := base
-		s.Kind, s.Price = kind, Dec(price)
+		s.Kind, s.Side, s.Price = kind, side, Dec(price)
 		out = append(out, s)
 	}
 	switch b.Divergence {
 	case flow.BearishDivergence:
-		add("bearish_divergence", b.High)
+		add("bearish_divergence", "sell", b.High)
 	case flow.BullishDivergence:
-		add("bullish_divergence", b.Low)
+		add("bullish_divergence", "buy", b.Low)
 	}
 	if b.HighExhausted {
-		add("high_exhausted", b.High)
+		add("high_exhausted", "buy", b.High)
 	}
 	if b.LowExhausted {
-		add("low_exhausted", b.Low)
+		add("low_exhausted", "sell", b.Low)
 	}
 	for _, st := range b.Stacked {
 		s := base
-		s.Kind = "stacked_" + Side(st.Side) + "_imbalance"
+		s.Kind, s.Side = "stacked_"+Side(st.Side)+"_imbalance", Side(st.Side)
 		s.Price, s.High, s.Levels = Dec(st.Low), Dec(st.High), st.Levels
 		out = append(out, s)
 	}
@@ -211,6 +213,91 @@ func FromBook(symbol string, b *book.Book, synced bool, depth int, bands []int) 
 		out.Bands = append(out.Bands, Band{BPS: bps, BidQty: Decimal(bq.FormatScaled(fixed.Scale)),
 			AskQty: Decimal(aq.FormatScaled(fixed.Scale)), BidNotional: Decimal(bn.FormatScaled(2 * fixed.Scale)),
 			AskNotional: Decimal(an.FormatScaled(2 * fixed.Scale)), Imbalance: ratio(bq.Sub(aq), bq.Add(aq))})
+	}
+	return out
+}
+
+// BookSide names a book side as the API does: "bid" for market.Buy,
+// "ask" for market.Sell.
+func BookSide(s market.Side) string {
+	if s == market.Buy {
+		return "bid"
+	}
+	return "ask"
+}
+
+// FromLevels converts book levels, best first.
+func FromLevels(ls []market.Level) []Level {
+	r := make([]Level, len(ls))
+	for i, l := range ls {
+		r[i] = Level{Price: Dec(l.Price), Qty: Dec(l.Qty)}
+	}
+	return r
+}
+
+// FromFrame converts a frame of the book history, keeping at most depth
+// levels per side.
+func FromFrame(f *book.Frame, depth int) BookFrame {
+	return BookFrame{Time: f.Time, UpdateID: f.UpdateID, Bids: FromLevels(f.Bids[:min(depth, len(f.Bids))]),
+		Asks: FromLevels(f.Asks[:min(depth, len(f.Asks))])}
+}
+
+// FromWall converts a current wall.
+func FromWall(w *depthflow.Wall) Wall {
+	return Wall{Side: BookSide(w.Side), Price: Dec(w.Price), Qty: Dec(w.Qty), PeakQty: Dec(w.PeakQty), Since: w.Since,
+		Updated: w.Updated, StoodMS: w.Stood().Milliseconds(), Ratio: w.Ratio}
+}
+
+// FromEndedWall converts a wall that ended.
+func FromEndedWall(e *depthflow.EndedWall) EndedWall {
+	return EndedWall{Wall: FromWall(&e.Wall), End: e.End, Reason: e.Reason.String(), FinalQty: Dec(e.FinalQty),
+		Pulled: Vol(e.Pulled), Filled: Vol(e.Filled)}
+}
+
+// FromLiquidity converts a liquidity window.
+func FromLiquidity(l *depthflow.LiquidityStats) LiquidityWindow {
+	return LiquidityWindow{Window: FormatInterval(l.Window), From: l.From, To: l.To, Ready: l.Ready, Updates: l.Updates,
+		BidAdded: Vol(l.BidAdded), BidPulled: Vol(l.BidPulled), BidFilled: Vol(l.BidFilled),
+		AskAdded: Vol(l.AskAdded), AskPulled: Vol(l.AskPulled), AskFilled: Vol(l.AskFilled)}
+}
+
+// FromBookMetrics converts the book metrics and the current walls of both
+// sides (bids then asks, as depthflow.Tracker.Walls returns them). The band
+// imbalance is recomputed exactly from the quantities rather than taken
+// from depthflow's float.
+func FromBookMetrics(m *depthflow.Metrics, bids, asks []depthflow.Wall, bidReady, askReady bool) BookMetrics {
+	out := BookMetrics{Time: m.Time, UpdateID: m.UpdateID, Ready: m.Ready, Bands: make([]DepthBand, len(m.Bands)),
+		BidReady: bidReady, AskReady: askReady, Walls: make([]Wall, 0, len(bids)+len(asks))}
+	for i, b := range m.Bands {
+		bq, aq := b.BidQty.Int128(), b.AskQty.Int128()
+		out.Bands[i] = DepthBand{BPS: b.Bps, BidQty: Vol(b.BidQty), AskQty: Vol(b.AskQty), BidLevels: b.BidLevels,
+			AskLevels: b.AskLevels, Imbalance: ratio(bq.Sub(aq), bq.Add(aq)), Ready: b.Ready}
+	}
+	for i := range bids {
+		out.Walls = append(out.Walls, FromWall(&bids[i]))
+	}
+	for i := range asks {
+		out.Walls = append(out.Walls, FromWall(&asks[i]))
+	}
+	return out
+}
+
+// IsBookSignal reports whether a depthflow signal kind is one of the book
+// signals (absorption, wall pulled or filled) rather than the bar signals
+// (divergence, exhaustion) that BarSignals already lists from the bar.
+func IsBookSignal(k depthflow.SignalKind) bool {
+	return k == depthflow.Absorption || k == depthflow.WallPulled || k == depthflow.WallFilled
+}
+
+// FromBookSignal converts a depthflow book signal (see IsBookSignal).
+func FromBookSignal(s *depthflow.Signal) Signal {
+	out := Signal{Symbol: s.Symbol, Kind: s.Kind.String(), Time: s.Time, Side: BookSide(s.Side), Price: Dec(s.Price),
+		Volume: Vol(s.Volume), Since: s.Since, Strength: s.Strength}
+	switch s.Kind {
+	case depthflow.Absorption:
+		out.Threshold, out.Replenished = Vol(s.Threshold), Vol(s.Replenished)
+	case depthflow.WallPulled, depthflow.WallFilled:
+		out.Pulled, out.Filled = Vol(s.Pulled), Vol(s.Filled)
 	}
 	return out
 }

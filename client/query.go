@@ -122,6 +122,49 @@ func (q SignalsQuery) Values() url.Values {
 	return v
 }
 
+// BookHistoryQuery selects frames of the book history. At, when set,
+// asks for the one frame in force at that time (the newest at or before
+// it) and excludes From and To.
+type BookHistoryQuery struct {
+	From, To int64 // Unix ms, From <= time <= To; zero: unbounded
+	At       int64 // Unix ms; zero: use From and To
+	Depth    int   // levels per side, default all the history keeps (20)
+}
+
+// Values encodes q as URL query parameters.
+func (q BookHistoryQuery) Values() url.Values {
+	v := url.Values{}
+	setInt(v, "from", q.From)
+	setInt(v, "to", q.To)
+	setInt(v, "at", q.At)
+	setInt(v, "depth", int64(q.Depth))
+	return v
+}
+
+// WallsQuery selects the ended walls listed with the current ones.
+type WallsQuery struct {
+	Since int64 // Unix ms: ended walls with end >= Since; zero: all kept
+}
+
+// Values encodes q as URL query parameters.
+func (q WallsQuery) Values() url.Values {
+	v := url.Values{}
+	setInt(v, "since", q.Since)
+	return v
+}
+
+// LiquidityQuery selects the liquidity windows.
+type LiquidityQuery struct {
+	Window string // one configured window ("1m"); empty: all of them
+}
+
+// Values encodes q as URL query parameters.
+func (q LiquidityQuery) Values() url.Values {
+	v := url.Values{}
+	setString(v, "window", q.Window)
+	return v
+}
+
 func setString(v url.Values, k, s string) {
 	if s != "" {
 		v.Set(k, s)

@@ -321,34 +321,61 @@ type Book struct {
 	Bids       []Level `json:"bids"`
 	Asks       []Level `json:"asks"`
 	Bands      []Band  `json:"bands"`
+	// Metrics holds the book metrics and walls when the service tracks
+	// them (depthflow on); absent otherwise.
+	Metrics *BookMetrics `json:"metrics,omitempty"`
 }
 
-// Signal is an order-flow event found on a closed bar: a delta divergence
-// ("bearish_divergence", "bullish_divergence"), an exhausted extreme
-// ("high_exhausted", "low_exhausted") or a stacked imbalance
-// ("stacked_buy_imbalance", "stacked_sell_imbalance"). Price is the price
-// the signal is at (the bar's high or low, or the run's low), High the
-// run's high for stacked imbalances.
+// Signal is an order-flow event. Bar signals are found on a closed bar:
+// a delta divergence ("bearish_divergence", "bullish_divergence"), an
+// exhausted extreme ("high_exhausted", "low_exhausted") or a stacked
+// imbalance ("stacked_buy_imbalance", "stacked_sell_imbalance"); their
+// Price is the bar's high or low, or the run's low (High the run's high),
+// Time the bar's end, and Side the aggressor side the signal is about:
+// "sell" for a bearish divergence and an exhausted low, "buy" for a
+// bullish divergence and an exhausted high, the run's side for stacked
+// imbalances.
+//
+// Book signals come from the book metrics (depthflow on): "absorption"
+// (heavy taker volume into a resting price that does not give way; Side is
+// the resting side, "bid" or "ask", Volume the taker volume, Threshold
+// what it had to reach, Replenished the quantity added back, Since the
+// first trade counted), "wall_pulled" and "wall_filled" (a wall that stood
+// ended, cancelled or traded away; Volume its last quantity, Pulled and
+// Filled the split of the final decrease, Since when it first qualified).
+// Strength ranks signals of a kind (display only).
 type Signal struct {
-	Symbol   string  `json:"symbol"`
-	Kind     string  `json:"kind"`
-	Interval string  `json:"interval"`
-	BarStart int64   `json:"bar_start"`
-	BarEnd   int64   `json:"bar_end"`
-	Price    Decimal `json:"price"`
-	High     Decimal `json:"high,omitempty"`
-	Levels   int     `json:"levels,omitempty"`
-	Delta    Decimal `json:"delta"`
-	CVD      Decimal `json:"cvd"`
+	Symbol      string  `json:"symbol"`
+	Kind        string  `json:"kind"`
+	Time        int64   `json:"time"`
+	Side        string  `json:"side,omitempty"`
+	Interval    string  `json:"interval,omitempty"`
+	BarStart    int64   `json:"bar_start,omitempty"`
+	BarEnd      int64   `json:"bar_end,omitempty"`
+	Price       Decimal `json:"price"`
+	High        Decimal `json:"high,omitempty"`
+	Levels      int     `json:"levels,omitempty"`
+	Delta       Decimal `json:"delta,omitempty"`
+	CVD         Decimal `json:"cvd,omitempty"`
+	Volume      Decimal `json:"volume,omitempty"`
+	Threshold   Decimal `json:"threshold,omitempty"`
+	Replenished Decimal `json:"replenished,omitempty"`
+	Pulled      Decimal `json:"pulled,omitempty"`
+	Filled      Decimal `json:"filled,omitempty"`
+	Since       int64   `json:"since,omitempty"`
+	Strength    float64 `json:"strength,omitempty"`
 }
 
 // Signals is the answer of GET /v1/symbols/{symbol}/signals.
 type Signals struct {
-	Symbol   string   `json:"symbol"`
-	Interval string   `json:"interval"`
-	Bars     int      `json:"bars"` // closed bars examined
-	Signals  []Signal `json:"signals"`
-	Note     string   `json:"note,omitempty"`
+	Symbol   string `json:"symbol"`
+	Interval string `json:"interval"`
+	Bars     int    `json:"bars"` // closed bars examined
+	// BookMetrics says whether book signals (absorption, walls) are
+	// tracked; they are listed with the bar signals, by time.
+	BookMetrics bool     `json:"book_metrics"`
+	Signals     []Signal `json:"signals"`
+	Note        string   `json:"note,omitempty"`
 }
 
 // Message is one push message (SSE data or WebSocket text). Type is
@@ -379,4 +406,125 @@ func (e *Error) Error() string {
 func IsCode(err error, code string) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
+}
+
+// BookFrame is the top of the book at one moment of the book history:
+// Time is the exchange event time (E) of the depth update after which it
+// was taken, levels best first.
+type BookFrame struct {
+	Time     int64   `json:"time"`
+	UpdateID int64   `json:"update_id"`
+	Bids     []Level `json:"bids"`
+	Asks     []Level `json:"asks"`
+}
+
+// BookHistory is the answer of GET /v1/symbols/{symbol}/book/history:
+// frames of the top levels at a fixed interval of exchange time (one
+// second by default), oldest first. Truncated says more frames matched
+// than one answer holds: the newest are kept; narrow from/to for the rest.
+type BookHistory struct {
+	Symbol    string      `json:"symbol"`
+	From      int64       `json:"from"`
+	To        int64       `json:"to"`
+	Depth     int         `json:"depth"`
+	Frames    []BookFrame `json:"frames"`
+	Truncated bool        `json:"truncated,omitempty"`
+}
+
+// Wall is a resting level far larger than the levels around it (package
+// depthflow's rule: at least WallFactor times the mean of its neighbours,
+// within WallMaxBps of the mid). Side is "bid" or "ask"; Since is when it
+// first qualified, Updated the last update at which it still did, StoodMS
+// their difference; Ratio is its quantity over the neighbours' mean
+// (display only, not exact).
+type Wall struct {
+	Side    string  `json:"side"`
+	Price   Decimal `json:"price"`
+	Qty     Decimal `json:"qty"`
+	PeakQty Decimal `json:"peak_qty"`
+	Since   int64   `json:"since"`
+	Updated int64   `json:"updated"`
+	StoodMS int64   `json:"stood_ms"`
+	Ratio   float64 `json:"ratio"`
+}
+
+// EndedWall is a wall that stopped being one at End. Reason is "pulled"
+// (cancelled), "filled" (traded away), "diluted" (its neighbours grew),
+// "out_of_range" (the mid moved away) or "reset" (the book was resynced);
+// Pulled and Filled split the final decrease of a pulled or filled wall.
+type EndedWall struct {
+	Wall
+	End      int64   `json:"end"`
+	Reason   string  `json:"reason"`
+	FinalQty Decimal `json:"final_qty"`
+	Pulled   Decimal `json:"pulled"`
+	Filled   Decimal `json:"filled"`
+}
+
+// Walls is the answer of GET /v1/symbols/{symbol}/walls: the current walls
+// of each side, best price first, and the walls that ended since Since
+// (the last ones kept), oldest first. BidReady and AskReady say each side
+// is judged over its whole range (enough levels, inside the part of the
+// book the snapshot made certain).
+type Walls struct {
+	Symbol   string      `json:"symbol"`
+	Time     int64       `json:"time"`
+	BidReady bool        `json:"bid_ready"`
+	AskReady bool        `json:"ask_ready"`
+	Bids     []Wall      `json:"bids"`
+	Asks     []Wall      `json:"asks"`
+	Since    int64       `json:"since"`
+	Ended    []EndedWall `json:"ended"`
+}
+
+// LiquidityWindow is the liquidity added, pulled (cancelled, not explained
+// by trades) and filled (taken by trades) near the touch over a rolling
+// window From..To (ms). Ready is false while the window is not fully
+// covered by updates whose changes are known.
+type LiquidityWindow struct {
+	Window    string  `json:"window"`
+	From      int64   `json:"from"`
+	To        int64   `json:"to"`
+	Ready     bool    `json:"ready"`
+	Updates   int64   `json:"updates"`
+	BidAdded  Decimal `json:"bid_added"`
+	BidPulled Decimal `json:"bid_pulled"`
+	BidFilled Decimal `json:"bid_filled"`
+	AskAdded  Decimal `json:"ask_added"`
+	AskPulled Decimal `json:"ask_pulled"`
+	AskFilled Decimal `json:"ask_filled"`
+}
+
+// Liquidity is the answer of GET /v1/symbols/{symbol}/liquidity.
+type Liquidity struct {
+	Symbol  string            `json:"symbol"`
+	Windows []LiquidityWindow `json:"windows"`
+}
+
+// DepthBand is the resting quantity within a distance of the mid as the
+// book metrics track it after every update. Imbalance is (bid - ask) /
+// (bid + ask) of the quantities, rounded half to even to 8 decimals; Ready
+// says the whole band lies inside the part of the book the snapshot made
+// certain.
+type DepthBand struct {
+	BPS       int     `json:"bps"`
+	BidQty    Decimal `json:"bid_qty"`
+	AskQty    Decimal `json:"ask_qty"`
+	BidLevels int     `json:"bid_levels"`
+	AskLevels int     `json:"ask_levels"`
+	Imbalance Decimal `json:"imbalance"`
+	Ready     bool    `json:"ready"`
+}
+
+// BookMetrics are the book metrics (package depthflow) after the last
+// update: the bands it tracks and the current walls of both sides (bids
+// first, each side best price first).
+type BookMetrics struct {
+	Time     int64       `json:"time"`
+	UpdateID int64       `json:"update_id"`
+	Ready    bool        `json:"ready"`
+	Bands    []DepthBand `json:"bands"`
+	BidReady bool        `json:"walls_bid_ready"`
+	AskReady bool        `json:"walls_ask_ready"`
+	Walls    []Wall      `json:"walls"`
 }
