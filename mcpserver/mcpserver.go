@@ -13,10 +13,12 @@
 package mcpserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net/http"
 	"strings"
@@ -35,6 +37,8 @@ type Source interface {
 	LargeTrades(ctx context.Context, symbol string, q client.LargeTradesQuery) (client.LargeTrades, error)
 	Book(ctx context.Context, symbol string, q client.BookQuery) (client.Book, error)
 	Signals(ctx context.Context, symbol string, q client.SignalsQuery) (client.Signals, error)
+	BookHistory(ctx context.Context, symbol string, q client.BookHistoryQuery) (client.BookHistory, error)
+	Walls(ctx context.Context, symbol string, q client.WallsQuery) (client.Walls, error)
 }
 
 var _ Source = (*client.Client)(nil)
@@ -50,6 +54,7 @@ const (
 	ToolFootprint   = "get_footprint"
 	ToolSymbols     = "list_symbols"
 	ToolSummary     = "summary"
+	ToolBookHistory = "get_book_history"
 )
 
 // New returns an MCP server whose tools read src.
@@ -67,7 +72,8 @@ func New(src Source, log *slog.Logger) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: ToolSymbols, Description: "List the streamed symbols with their last price, trade count and book state."}, t.symbols)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolOrderFlow, Description: "Order flow of a symbol: totals since start (volume, taker buy/sell volume, delta, CVD, VWAP, high, low, last) and rolling windows (1m, 5m, 15m, 1h by default) with delta, VWAP, buy ratio, trades per second and readiness."}, t.orderFlow)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolLargeTrades, Description: "Most recent large (whale) trades of a symbol with side, price, qty, notional and why each was flagged, plus the current size threshold."}, t.largeTrades)
-	mcp.AddTool(s, &mcp.Tool{Name: ToolOrderBook, Description: "Top of the local order book: best bid/ask, spread, mid, microprice, the top levels, and bid/ask depth and imbalance within bands around the mid (basis points)."}, t.orderBook)
+	mcp.AddTool(s, &mcp.Tool{Name: ToolOrderBook, Description: "Top of the local order book: best bid/ask, spread, mid, microprice, the top levels, and bid/ask depth and imbalance within bands around the mid (basis points). With book metrics on, metrics adds the walls (levels far larger than their neighbours: side, price, qty, since when, how long they stood, ratio to the neighbours) and the band imbalance tracked at every update."}, t.orderBook)
+	mcp.AddTool(s, &mcp.Tool{Name: ToolBookHistory, Description: "The order book as it was some minutes ago: the top levels at that time from the book history (one frame per second, the last ten minutes by default) and, with book metrics on, the walls standing then (including those since pulled or filled, with when and why they ended)."}, t.bookHistory)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolFootprint, Description: "Recent footprint bars of a symbol: OHLC, volume, delta, CVD, POC, divergence/exhaustion flags, stacked imbalances and, per price, taker buy and sell volume."}, t.footprint)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolSummary, Description: "A few sentences stating a symbol's current order flow (trend of delta, pressure, large trades, book imbalance, signals) with the numbers behind them."}, t.summary)
 	return s
@@ -107,6 +113,29 @@ type OrderBookArgs struct {
 	Bands  []int  `json:"bands,omitempty" jsonschema:"imbalance bands in basis points of the mid, default 10, 25, 50, 100"`
 }
 
+// BookHistoryArgs select a past moment of the book.
+type BookHistoryArgs struct {
+	Symbol     string  `json:"symbol" jsonschema:"the symbol, e.g. BTCUSDT"`
+	MinutesAgo float64 `json:"minutes_ago,omitempty" jsonschema:"how long before the newest frame, in minutes (e.g. 5); 0 and no at: the newest frame"`
+	At         int64   `json:"at,omitempty" jsonschema:"an exact time instead, Unix ms of the exchange clock"`
+	Depth      int     `json:"depth,omitempty" jsonschema:"levels per side, default 10, at most what the history keeps (20)"`
+}
+
+// BookAt is the book history tool's answer: the frame in force at Time
+// (the newest taken at or before it; absent when the history does not
+// reach back that far) and the walls that stood at Time: current walls
+// that qualified by then and ended walls that stood across it. WallsKnown
+// is false without book metrics.
+type BookAt struct {
+	Symbol     string             `json:"symbol"`
+	Time       int64              `json:"time"`
+	Frame      *client.BookFrame  `json:"frame,omitempty"`
+	WallsKnown bool               `json:"walls_known"`
+	Walls      []client.Wall      `json:"walls,omitempty"`
+	Ended      []client.EndedWall `json:"ended,omitempty"`
+	Note       string             `json:"note,omitempty"`
+}
+
 // FootprintArgs select footprint bars.
 type FootprintArgs struct {
 	Symbol   string `json:"symbol" jsonschema:"the symbol, e.g. BTCUSDT"`
@@ -122,6 +151,7 @@ type Summary struct {
 	Window  client.Window       `json:"window"`
 	Totals  client.Totals       `json:"totals"`
 	Book    *BookTop            `json:"book,omitempty"`
+	Walls   []client.Wall       `json:"walls,omitempty"`
 	Large   []client.LargeTrade `json:"large,omitempty"`
 	Signals []client.Signal     `json:"signals,omitempty"`
 }
@@ -177,6 +207,64 @@ func (t tools) orderBook(ctx context.Context, _ *mcp.CallToolRequest, a OrderBoo
 	return nil, b, err
 }
 
+func (t tools) bookHistory(ctx context.Context, _ *mcp.CallToolRequest, a BookHistoryArgs) (*mcp.CallToolResult, BookAt, error) {
+	if err := need(a.Symbol); err != nil {
+		return nil, BookAt{}, err
+	}
+	if a.MinutesAgo < 0 || a.At < 0 || (a.MinutesAgo != 0 && a.At != 0) {
+		return nil, BookAt{}, errors.New("give minutes_ago (>= 0) or at (Unix ms), not both")
+	}
+	out, err := BookAtTime(ctx, t.src, a.Symbol, a.At, a.MinutesAgo, cmp.Or(a.Depth, 10))
+	return nil, out, err
+}
+
+// BookAtTime returns the book frame and the walls standing at time at
+// (Unix ms), or, with at 0, minutesAgo before the newest frame of the
+// history.
+func BookAtTime(ctx context.Context, src Source, symbol string, at int64, minutesAgo float64, depth int) (BookAt, error) {
+	out := BookAt{Symbol: strings.ToUpper(symbol), Time: at}
+	if at == 0 {
+		newest, err := src.BookHistory(ctx, symbol, client.BookHistoryQuery{At: math.MaxInt64, Depth: 1})
+		if err != nil {
+			return out, err
+		}
+		if len(newest.Frames) == 0 {
+			out.Note = "the book history is empty: the book has not been synchronized yet"
+			return out, nil
+		}
+		out.Time = newest.Frames[0].Time - int64(minutesAgo*60_000)
+	}
+	h, err := src.BookHistory(ctx, symbol, client.BookHistoryQuery{At: out.Time, Depth: depth})
+	if err != nil {
+		return out, err
+	}
+	if len(h.Frames) == 1 {
+		out.Frame = &h.Frames[0]
+	} else {
+		out.Note = "the book history does not reach back that far"
+	}
+	w, err := src.Walls(ctx, symbol, client.WallsQuery{})
+	switch {
+	case client.IsCode(err, "book_metrics_off"):
+		out.Note = strings.TrimPrefix(out.Note+"; walls unknown: book metrics are off", "; ")
+		return out, nil
+	case err != nil:
+		return out, err
+	}
+	out.WallsKnown = true
+	for _, cw := range append(w.Bids, w.Asks...) {
+		if cw.Since <= out.Time {
+			out.Walls = append(out.Walls, cw)
+		}
+	}
+	for _, e := range w.Ended {
+		if e.Since <= out.Time && out.Time < e.End {
+			out.Ended = append(out.Ended, e)
+		}
+	}
+	return out, nil
+}
+
 func (t tools) footprint(ctx context.Context, _ *mcp.CallToolRequest, a FootprintArgs) (*mcp.CallToolResult, client.Bars, error) {
 	if err := need(a.Symbol); err != nil {
 		return nil, client.Bars{}, err
@@ -198,8 +286,9 @@ func (t tools) summary(ctx context.Context, _ *mcp.CallToolRequest, a SymbolArgs
 
 // Summarize states the order flow of symbol in a few sentences: the
 // shortest complete window (else the longest partial one), the totals, the
-// book's imbalance within 25 bps, the last large trades and the signals of
-// the last bars. Every number in the text is in the returned fields.
+// book's imbalance within 25 bps, the walls nearest the touch (book
+// metrics on), the last large trades, the signals of the last bars and
+// the last book signals (absorption, walls pulled or filled). Every number in the text is in the returned fields.
 func Summarize(ctx context.Context, src Source, symbol string) (Summary, error) {
 	m, err := src.Metrics(ctx, symbol, client.MetricsQuery{})
 	if err != nil {
@@ -236,6 +325,17 @@ func Summarize(ctx context.Context, src Source, symbol string) (Summary, error) 
 				top.BestBid, top.BestAsk, top.Spread, top.BandBPS, bk.Bands[0].BidQty, bk.Bands[0].AskQty, top.Imbalance, lean(top.Imbalance))
 		}
 		out.Book = top
+		if m := bk.Metrics; m != nil {
+			out.Walls = nearestWalls(m.Walls, 2)
+			if len(out.Walls) == 0 {
+				b.WriteString(" No wall near the touch.")
+			} else {
+				b.WriteString(" Walls:")
+				for i, w := range out.Walls {
+					fmt.Fprintf(&b, " %s %s @ %s (stood %ds, %.1fx its neighbours)%s", w.Side, w.Qty, w.Price, w.StoodMS/1000, w.Ratio, sep(i, len(out.Walls)))
+				}
+			}
+		}
 	} else if err == nil {
 		b.WriteString(" Book: not synchronized.")
 	}
@@ -254,19 +354,52 @@ func Summarize(ctx context.Context, src Source, symbol string) (Summary, error) 
 	}
 	if sg, err := src.Signals(ctx, symbol, client.SignalsQuery{Limit: 5}); err == nil {
 		out.Signals = sg.Signals
-		if len(sg.Signals) > 0 {
+		var bar, bookSig []client.Signal
+		for _, s := range sg.Signals {
+			if s.BarStart != 0 {
+				bar = append(bar, s)
+			} else {
+				bookSig = append(bookSig, s)
+			}
+		}
+		if len(bar) > 0 {
 			b.WriteString(" Signals on the last bars:")
-			for i, s := range sg.Signals {
-				sep := ","
-				if i == len(sg.Signals)-1 {
-					sep = "."
-				}
-				fmt.Fprintf(&b, " %s at %s (bar %d)%s", s.Kind, s.Price, s.BarStart, sep)
+			for i, s := range bar {
+				fmt.Fprintf(&b, " %s at %s (bar %d)%s", s.Kind, s.Price, s.BarStart, sep(i, len(bar)))
+			}
+		}
+		bookSig = bookSig[max(0, len(bookSig)-5):]
+		if len(bookSig) > 0 {
+			b.WriteString(" Recent book signals:")
+			for i, s := range bookSig {
+				fmt.Fprintf(&b, " %s on the %s at %s (volume %s, time %d)%s", s.Kind, s.Side, s.Price, s.Volume, s.Time, sep(i, len(bookSig)))
 			}
 		}
 	}
 	out.Text = b.String()
 	return out, nil
+}
+
+// sep ends item i of n in a list of the summary.
+func sep(i, n int) string {
+	if i == n-1 {
+		return "."
+	}
+	return ","
+}
+
+// nearestWalls keeps the n walls of each side nearest the touch (the
+// walls come best price first per side).
+func nearestWalls(ws []client.Wall, n int) []client.Wall {
+	var out []client.Wall
+	count := map[string]int{}
+	for _, w := range ws {
+		if count[w.Side] < n {
+			count[w.Side]++
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // pressure words the share of delta in volume.

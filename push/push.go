@@ -6,7 +6,7 @@
 // Concurrency model. A Hub has one goroutine, Run, which owns all the work:
 // it drains the inbox that the service's event hook (Publish) fills, polls
 // the service on a ticker for what has no event (book tops, the open bar,
-// large trades), marshals each message once and offers it to every
+// large trades, book signals), marshals each message once and offers it to every
 // matching subscriber. Publish runs under the service's data lock, so it
 // only copies the event into a bounded inbox with a non-blocking send; a
 // full inbox counts the event as dropped. Each subscriber has a bounded
@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/client"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
@@ -46,7 +47,7 @@ const (
 	Large                       // large trades
 	Bars                        // closed bars and the open bar, periodically
 	Book                        // the book's top levels, periodically
-	Signals                     // signals found on closed bars
+	Signals                     // signals found on closed bars and book signals (absorption, walls)
 	AllTopics = Trades | Large | Bars | Book | Signals
 )
 
@@ -181,13 +182,23 @@ type Hub struct {
 
 	// owned by Run
 	lastLarge map[string]int64
+	lastSig   map[string]sigMark
+}
+
+// sigMark is how far a symbol's book signals have been sent: the tracker
+// that emitted them (a symbol removed and added again has a new one), its
+// count of signals emitted and the time of the newest sent.
+type sigMark struct {
+	tracker *depthflow.Tracker
+	total   int64
+	time    int64
 }
 
 // New returns a hub reading svc.
 func New(svc *service.Service, opts Options) *Hub {
 	o := opts.withDefaults()
 	return &Hub{svc: svc, opts: o, log: o.Logger, inbox: make(chan event, o.Inbox), subs: map[*Sub]struct{}{},
-		lastLarge: map[string]int64{}}
+		lastLarge: map[string]int64{}, lastSig: map[string]sigMark{}}
 }
 
 // Stats returns the hub's counters.
@@ -396,6 +407,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.handle(&e)
 		case <-book.C:
 			h.pollLarge()
+			h.pollSignals()
 			h.pollBooks()
 		case <-bar.C:
 			h.pollBars()
@@ -447,6 +459,12 @@ func (h *Hub) pollBooks() {
 		var b client.Book
 		err := h.svc.ViewSymbol(sym, func(s *engine.Symbol) error {
 			b = client.FromBook(s.Name, s.Book(), s.Synced(), h.opts.BookDepth, h.opts.BookBands)
+			if d := s.Depth; d != nil && s.Synced() {
+				m := d.Metrics()
+				bm := client.FromBookMetrics(&m, d.Walls(market.Buy, nil), d.Walls(market.Sell, nil),
+					d.WallsReady(market.Buy), d.WallsReady(market.Sell))
+				b.Metrics = &bm
+			}
 			return nil
 		})
 		if err == nil && b.Synced {
@@ -512,5 +530,73 @@ func (h *Hub) pollLarge() {
 			h.fanout(Large, sym, client.Message{Type: "large", Symbol: sym, Data: client.FromLarge(&fresh[i])})
 			h.lastLarge[sym] = fresh[i].ID
 		}
+	}
+}
+
+// signalLookback is how far before the newest sent signal the next look
+// starts: bar signals (stamped with the bar's end) can land in depthflow's
+// list slightly out of time order, and the emitted count, not the time,
+// says which are new.
+const signalLookback = 5 * 60 * 1000
+
+// pollSignals sends the book signals (absorption, walls pulled or filled)
+// emitted since the last look; the bar signals go out with their bar
+// (handle). Like pollLarge, the first look at a symbol only notes where
+// the list ends. Signals that fell out of depthflow's bounded list before
+// a look are counted as dropped.
+func (h *Hub) pollSignals() {
+	syms := h.symbolsFor(Signals)
+	for sym := range h.lastSig {
+		if !slices.Contains(syms, sym) {
+			delete(h.lastSig, sym)
+		}
+	}
+	for _, sym := range syms {
+		mark, seen := h.lastSig[sym]
+		var (
+			fresh []depthflow.Signal
+			cur   sigMark
+		)
+		err := h.svc.ViewSymbol(sym, func(s *engine.Symbol) error {
+			d := s.Depth
+			if d == nil {
+				return nil
+			}
+			cur.tracker = d
+			for _, n := range d.Stats().Signals {
+				cur.total += n
+			}
+			if !seen {
+				return nil
+			}
+			if mark.tracker != d {
+				mark = sigMark{tracker: d} // a new tracker: all its signals are new
+			}
+			cur.time = mark.time
+			if cur.total > mark.total {
+				fresh = d.Signals(mark.time-signalLookback, nil)
+			}
+			return nil
+		})
+		if err != nil || cur.tracker == nil {
+			continue
+		}
+		if !seen {
+			h.lastSig[sym] = cur
+			continue
+		}
+		n := int(cur.total - mark.total) // emitted since the last look, newest last
+		if n > len(fresh) {
+			h.dropped.Add(uint64(n - len(fresh)))
+			n = len(fresh)
+		}
+		for i := len(fresh) - n; i < len(fresh); i++ {
+			sg := &fresh[i]
+			cur.time = max(cur.time, sg.Time)
+			if client.IsBookSignal(sg.Kind) {
+				h.fanout(Signals, sym, client.Message{Type: "signal", Symbol: sym, Data: client.FromBookSignal(sg)})
+			}
+		}
+		h.lastSig[sym] = cur
 	}
 }
