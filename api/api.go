@@ -308,6 +308,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// ErrorCode returns e's stable code (client.IsCode reads it).
+func (e *Error) ErrorCode() string { return e.Code }
+
 func badRequest(format string, args ...any) *Error {
 	return &Error{Code: "bad_request", Message: fmt.Sprintf(format, args...)}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/orderflow/orderflow/api"
 	"github.com/orderflow/orderflow/client"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
@@ -157,7 +158,8 @@ func newFixture() (*fixture, error) {
 	f.sim = srv
 	ws, rest := srv.URL()
 	svc, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, Market: market.Spot, WSURL: ws, RESTURL: rest,
-		TradeChannel: "trade", Logger: log, LogTrades: -1, Flow: flow.Config{LargeNotional: fixed.MustParse(largeNotional)}})
+		TradeChannel: "trade", Logger: log, LogTrades: -1, Flow: flow.Config{LargeNotional: fixed.MustParse(largeNotional)},
+		DepthFlow: &depthflow.Config{}})
 	if err != nil {
 		return nil, err
 	}

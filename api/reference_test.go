@@ -22,7 +22,22 @@ type reference struct {
 	bids, asks map[string]*big.Rat
 	bookID     int64
 	preRoll    int // trades before the sync point, which the simulator does not publish
+	// frames is the top of the book after the first diff of every second
+	// of event time E (the history's rule), oldest first.
+	frames []refFrame
+	// The snapshot's depth (its longer side's level count) and its worst
+	// prices: where the book is certain (see depthflow.Tracker.Reset).
+	snapLimit                  int
+	snapWorstBid, snapWorstAsk *big.Rat
 }
+
+// refFrame is the top refFrameDepth levels of each side at event time E.
+type refFrame struct {
+	time, updateID int64
+	bids, asks     [][2]string // price and qty as 8-decimal text, best first
+}
+
+const refFrameDepth = 20
 
 type refTrade struct {
 	id       int64
@@ -80,10 +95,17 @@ func loadReference(t testing.TB, files []string) *reference {
 		A  [][2]string `json:"a"`
 	}
 	haveSnap, bridged := false, false
+	// scaled holds each price key as an integer of 1e-8 units, for
+	// ordering the levels of the frames quickly.
+	scaled := map[string]int64{}
 	set := func(side map[string]*big.Rat, lv [][2]string) {
 		for _, l := range lv {
 			q := rat(t, l[1])
 			key := rat(t, l[0]).FloatString(8)
+			if _, ok := scaled[key]; !ok {
+				n := new(big.Rat).Mul(rat(t, key), big.NewRat(100_000_000, 1))
+				scaled[key] = n.Num().Int64()
+			}
 			if q.Sign() == 0 {
 				delete(side, key)
 			} else {
@@ -184,6 +206,20 @@ func loadReference(t testing.TB, files []string) *reference {
 			set(ref.asks, d.A)
 			ref.bookID = d.Uf
 			bridged = true
+			// E through a map: the event also has "e", which encoding/json
+			// would match to an "E" field case-insensitively.
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(fr.Data, &keys); err != nil {
+				t.Fatal(err)
+			}
+			var e int64
+			if err := json.Unmarshal(keys["E"], &e); err != nil {
+				t.Fatalf("reference: depth event time: %v", err)
+			}
+			if n := len(ref.frames); n == 0 || e/1000 > ref.frames[n-1].time/1000 {
+				ref.frames = append(ref.frames, refFrame{time: e, updateID: d.Uf,
+					bids: keyTop(ref.bids, scaled, true), asks: keyTop(ref.asks, scaled, false)})
+			}
 		}
 	}
 	return ref
@@ -205,6 +241,31 @@ func topLevels(side map[string]*big.Rat, n int, bids bool) [][2]*big.Rat {
 	})
 	if len(out) > n {
 		out = out[:n]
+	}
+	return out
+}
+
+// keyTop returns the best refFrameDepth levels of a side as 8-decimal
+// price and qty text, best first.
+func keyTop(side map[string]*big.Rat, scaled map[string]int64, bids bool) [][2]string {
+	type kv struct {
+		p int64
+		k string
+	}
+	ls := make([]kv, 0, len(side))
+	for k := range side {
+		ls = append(ls, kv{scaled[k], k})
+	}
+	sort.Slice(ls, func(i, j int) bool {
+		if bids {
+			return ls[i].p > ls[j].p
+		}
+		return ls[i].p < ls[j].p
+	})
+	ls = ls[:min(len(ls), refFrameDepth)]
+	out := make([][2]string, len(ls))
+	for i, l := range ls {
+		out[i] = [2]string{l.k, side[l.k].FloatString(8)}
 	}
 	return out
 }
