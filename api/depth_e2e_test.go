@@ -119,37 +119,45 @@ func TestBookHistoryMatchesRecording(t *testing.T) {
 
 // refWalls recomputes the walls of one side of the naive book with
 // depthflow's documented rule (see depthflow.Wall): levels best first over
-// the whole side, each within WallMaxBps of the mid and inside the range
-// the service's last snapshot made certain (known: its worst price on this
-// side, nil for the whole side), with quantity*N >= K*(sum of its N
-// neighbours).
-func refWalls(side map[string]*big.Rat, bids bool, mid, known *big.Rat, cfg depthflow.Config) [][2]string {
+// the whole side, each within WallMaxBps of the mid, with quantity*N >=
+// K*(sum of its N neighbours). Only levels whose whole neighbourhood lies
+// inside the range the service's last snapshot made certain (known: its
+// worst price on this side, nil for the whole side) are judged: beyond
+// it the service's book and the naive one may differ. It returns the walls
+// and the last level judged.
+func refWalls(side map[string]*big.Rat, bids bool, mid, known *big.Rat, cfg depthflow.Config) (walls [][2]string, last *big.Rat) {
 	ls := topLevels(side, len(side), bids)
 	n, N := len(ls), cfg.WallNeighbors
 	if n < N+1 {
-		return nil
+		return nil, nil
 	}
-	bps := big.NewRat(int64(10000-cfg.WallMaxBps), 10000)
-	bound := new(big.Rat).Mul(mid, bps)
-	if !bids {
-		bound = new(big.Rat).Mul(mid, big.NewRat(int64(10000+cfg.WallMaxBps), 10000))
+	beyond := func(p, bound *big.Rat) bool {
+		c := p.Cmp(bound)
+		return (bids && c < 0) || (!bids && c > 0)
 	}
-	var out [][2]string
-	for i, l := range ls {
-		c := l[0].Cmp(bound)
-		if (bids && c < 0) || (!bids && c > 0) {
-			break
-		}
-		if known != nil {
-			if k := l[0].Cmp(known); (bids && k < 0) || (!bids && k > 0) {
+	certain := n // levels before this index are inside the known range
+	if known != nil {
+		for i, l := range ls {
+			if beyond(l[0], known) {
+				certain = i
 				break
 			}
 		}
+	}
+	bound := new(big.Rat).Mul(mid, big.NewRat(int64(10000-cfg.WallMaxBps), 10000))
+	if !bids {
+		bound = new(big.Rat).Mul(mid, big.NewRat(int64(10000+cfg.WallMaxBps), 10000))
+	}
+	for i, l := range ls {
 		lo := max(i-N/2, 0)
 		hi := lo + N + 1
 		if hi > n {
 			hi, lo = n, n-N-1
 		}
+		if beyond(l[0], bound) || hi > certain {
+			break
+		}
+		last = l[0]
 		sum := new(big.Rat)
 		for j := lo; j < hi; j++ {
 			if j != i {
@@ -158,10 +166,10 @@ func refWalls(side map[string]*big.Rat, bids bool, mid, known *big.Rat, cfg dept
 		}
 		lhs := new(big.Rat).Mul(l[1], big.NewRat(int64(N), 1))
 		if lhs.Cmp(new(big.Rat).Mul(sum, big.NewRat(cfg.WallFactor, 1))) >= 0 {
-			out = append(out, [2]string{l[0].FloatString(8), l[1].FloatString(8)})
+			walls = append(walls, [2]string{l[0].FloatString(8), l[1].FloatString(8)})
 		}
 	}
-	return out
+	return walls, last
 }
 
 func TestBookMetricsWallsLiquidity(t *testing.T) {
@@ -210,10 +218,11 @@ func TestBookMetricsWallsLiquidity(t *testing.T) {
 	}
 
 	t.Run("BandsFromTheNaiveBook", func(t *testing.T) {
-		// Within the range the snapshot made certain (Ready) the bands
-		// must equal the naive book's; beyond it the book is not certain
-		// (levels the snapshot did not reach appear only as they change),
-		// so a band reaching there is compared with the book's own sums.
+		// Within the range the service's snapshot made certain (Ready, and
+		// inside book.KnownRange) the bands must equal the naive book's;
+		// beyond it the book is not certain (levels the snapshot did not
+		// reach appear only as they change), so a band reaching there is
+		// compared with the book's own sums.
 		bm := bk.Metrics
 		if bm == nil || !bm.Ready || bm.UpdateID != f.ref.bookID || len(bm.Bands) != len(depthflow.DefaultBands) {
 			t.Fatalf("book metrics %+v at the end of a recording at update %d", bm, f.ref.bookID)
@@ -239,7 +248,8 @@ func TestBookMetricsWallsLiquidity(t *testing.T) {
 			if band.BPS != depthflow.DefaultBands[i] || band.BPS != bk.Bands[i].BPS {
 				t.Fatalf("band %d: %d bps, /book has %d", i, band.BPS, bk.Bands[i].BPS)
 			}
-			if !band.Ready {
+			inside := (floor == nil || lo.Cmp(floor) >= 0) && (ceil == nil || hi.Cmp(ceil) <= 0)
+			if !band.Ready || !inside {
 				if band.BidQty != bk.Bands[i].BidQty || band.AskQty != bk.Bands[i].AskQty || band.Imbalance != bk.Bands[i].Imbalance {
 					t.Errorf("band %d (not ready): %+v, the book's own sums %+v", band.BPS, band, bk.Bands[i])
 				}
@@ -324,18 +334,33 @@ func TestBookMetricsWallsLiquidity(t *testing.T) {
 		ba := topLevels(f.ref.asks, 1, false)[0][0]
 		mid := new(big.Rat).Quo(new(big.Rat).Add(bb, ba), big.NewRat(2, 1))
 		for _, side := range []struct {
-			name string
-			got  []client.Wall
-			want [][2]string
-		}{{"bid", walls.Bids, refWalls(f.ref.bids, true, mid, floor, cfg)}, {"ask", walls.Asks, refWalls(f.ref.asks, false, mid, ceil, cfg)}} {
+			name  string
+			bids  bool
+			got   []client.Wall
+			naive map[string]*big.Rat
+			known *big.Rat
+			ready bool
+		}{{"bid", true, walls.Bids, f.ref.bids, floor, walls.BidReady}, {"ask", false, walls.Asks, f.ref.asks, ceil, walls.AskReady}} {
+			if !side.ready {
+				continue
+			}
+			want, last := refWalls(side.naive, side.bids, mid, side.known, cfg)
+			if last == nil {
+				t.Errorf("%s: no level judged", side.name)
+				continue
+			}
 			var got [][2]string
 			for _, w := range side.got {
+				p, _ := w.Price.Rat()
+				if c := p.Cmp(last); (side.bids && c < 0) || (!side.bids && c > 0) {
+					break
+				}
 				got = append(got, [2]string{dec8(t, w.Price), dec8(t, w.Qty)})
 			}
-			if !slices.Equal(got, side.want) {
-				t.Errorf("%s walls %v, recomputed from the recording %v", side.name, got, side.want)
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("%s walls %v, recomputed from the recording %v", side.name, got, want)
 			}
-			t.Logf("%s walls: %d", side.name, len(got))
+			t.Logf("%s: %d walls of %d judged out to %s", side.name, len(got), len(side.got), last.FloatString(2))
 		}
 	})
 

@@ -645,6 +645,29 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 		t.Fatalf("get_order_book %+v", bk)
 	}
 	eqDec(t, "mcp best bid", bk.BestBid.Price, top[0])
+	served2, _ := f.cl.Walls(ctx, "BTCUSDT", client.WallsQuery{})
+	if bk.Metrics == nil || len(bk.Metrics.Bands) == 0 || len(bk.Metrics.Walls) != len(served2.Bids)+len(served2.Asks) {
+		t.Errorf("get_order_book: metrics %+v, want the bands and the %d walls", bk.Metrics, len(served2.Bids)+len(served2.Asks))
+	}
+	// Where were the walls a minute ago: the frame then and the walls
+	// standing then, from the service's own history and wall record.
+	var at mcpserver.BookAt
+	call(mcpserver.ToolBookHistory, map[string]any{"symbol": "BTCUSDT", "minutes_ago": 1}, &at)
+	want1, _ := f.cl.BookHistory(ctx, "BTCUSDT", client.BookHistoryQuery{At: at.Time, Depth: 10})
+	if !at.WallsKnown || at.Frame == nil || len(want1.Frames) != 1 || at.Frame.Time != want1.Frames[0].Time ||
+		!slices.Equal(at.Frame.Bids, want1.Frames[0].Bids) || len(at.Walls)+len(at.Ended) == 0 {
+		t.Errorf("get_book_history a minute ago: %+v, history has %+v", at, want1.Frames)
+	}
+	for _, w := range at.Walls {
+		if w.Since > at.Time {
+			t.Errorf("a wall since %d listed as standing at %d", w.Since, at.Time)
+		}
+	}
+	for _, e := range at.Ended {
+		if e.Since > at.Time || e.End <= at.Time {
+			t.Errorf("an ended wall %d..%d listed as standing at %d", e.Since, e.End, at.Time)
+		}
+	}
 	var fp client.Bars
 	call(mcpserver.ToolFootprint, map[string]any{"symbol": "BTCUSDT", "limit": 2}, &fp)
 	if len(fp.Bars) != 2 || len(fp.Bars[1].Footprint) == 0 {
@@ -654,7 +677,7 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	eqDec(t, "mcp footprint bar delta", fp.Bars[1].Delta, new(big.Rat).Sub(rb.buyVol, rb.sellVol))
 	var sum mcpserver.Summary
 	res := call(mcpserver.ToolSummary, map[string]any{"symbol": "BTCUSDT"}, &sum)
-	for _, w := range []string{"BTCUSDT last", itoa(int(n)) + " trades", "delta " + string(m.Totals.Delta), "Book: bid"} {
+	for _, w := range []string{"BTCUSDT last", itoa(int(n)) + " trades", "delta " + string(m.Totals.Delta), "Book: bid", "Walls: ", "Book signals over those bars:"} {
 		if !strings.Contains(sum.Text, w) {
 			t.Errorf("summary lacks %q: %s", w, sum.Text)
 		}

@@ -402,10 +402,16 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("orderflow api: %s (%d): %s", e.Code, e.Status, e.Message)
 }
 
-// IsCode reports whether err is an API *Error with the given code.
+// ErrorCode returns e's code; in-process sources (package api) give their
+// errors the same method, so IsCode reads both.
+func (e *Error) ErrorCode() string { return e.Code }
+
+// IsCode reports whether err is an API error with the given code: an
+// *Error read from the server, or any error in err's chain with an
+// ErrorCode method (the API server's own, when called in-process).
 func IsCode(err error, code string) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == code
+	var e interface{ ErrorCode() string }
+	return errors.As(err, &e) && e.ErrorCode() == code
 }
 
 // BookFrame is the top of the book at one moment of the book history:

@@ -368,12 +368,29 @@ func Summarize(ctx context.Context, src Source, symbol string) (Summary, error) 
 				fmt.Fprintf(&b, " %s at %s (bar %d)%s", s.Kind, s.Price, s.BarStart, sep(i, len(bar)))
 			}
 		}
-		bookSig = bookSig[max(0, len(bookSig)-5):]
 		if len(bookSig) > 0 {
-			b.WriteString(" Recent book signals:")
-			for i, s := range bookSig {
-				fmt.Fprintf(&b, " %s on the %s at %s (volume %s, time %d)%s", s.Kind, s.Side, s.Price, s.Volume, s.Time, sep(i, len(bookSig)))
+			// Counts per kind and the latest of each: a busy book pulls
+			// walls by the hundred, which would bury an absorption.
+			b.WriteString(" Book signals over those bars:")
+			kinds := []string{"absorption", "wall_pulled", "wall_filled"}
+			first := true
+			for _, k := range kinds {
+				n, last := 0, client.Signal{}
+				for _, s := range bookSig {
+					if s.Kind == k {
+						n, last = n+1, s
+					}
+				}
+				if n == 0 {
+					continue
+				}
+				if !first {
+					b.WriteString(";")
+				}
+				first = false
+				fmt.Fprintf(&b, " %d %s (last on the %s at %s, volume %s, time %d)", n, k, last.Side, last.Price, last.Volume, last.Time)
 			}
+			b.WriteString(".")
 		}
 	}
 	out.Text = b.String()

@@ -3,7 +3,10 @@ package mcpserver_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -116,7 +119,7 @@ func TestToolsOverInMemoryTransport(t *testing.T) {
 			t.Errorf("%s has no description", tl.Name)
 		}
 	}
-	if len(schemas) != 6 || !strings.Contains(schemas[mcpserver.ToolOrderBook], `"bands"`) ||
+	if len(schemas) != 7 || !strings.Contains(schemas[mcpserver.ToolOrderBook], `"bands"`) ||
 		!strings.Contains(schemas[mcpserver.ToolOrderFlow], `"required":["symbol"]`) {
 		t.Errorf("schemas %v", schemas)
 	}
@@ -127,6 +130,31 @@ func TestToolsOverInMemoryTransport(t *testing.T) {
 	fp, _ := src.Bars(ctx, "BTCUSDT", client.BarsQuery{Limit: 3, Footprint: true})
 	if len(lt.Trades) == 0 || len(fp.Bars) != 3 || len(m.Windows) != 4 {
 		t.Fatalf("source: %d large trades, %d bars, %d windows", len(lt.Trades), len(fp.Bars), len(m.Windows))
+	}
+	newest, _ := src.BookHistory(ctx, "BTCUSDT", client.BookHistoryQuery{At: 1 << 62, Depth: 3})
+	past, _ := src.BookHistory(ctx, "BTCUSDT", client.BookHistoryQuery{At: newest.Frames[0].Time - 120_000, Depth: 3})
+	if len(newest.Frames) != 1 || len(past.Frames) != 1 {
+		t.Fatalf("source history: newest %+v, two minutes before %+v", newest, past)
+	}
+	// This service runs without book metrics: the book-metrics routes say
+	// so with their own code, over HTTP too.
+	if _, err := src.Walls(ctx, "BTCUSDT", client.WallsQuery{}); !client.IsCode(err, "book_metrics_off") {
+		t.Errorf("walls without book metrics: %v, want book_metrics_off", err)
+	}
+	hs := httptest.NewServer(src)
+	defer hs.Close()
+	cl, err := client.New(hs.URL, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"walls":     func() error { _, err := cl.Walls(ctx, "BTCUSDT", client.WallsQuery{}); return err },
+		"liquidity": func() error { _, err := cl.Liquidity(ctx, "BTCUSDT", client.LiquidityQuery{}); return err },
+	} {
+		var ce *client.Error
+		if err := call(); !errors.As(err, &ce) || ce.Code != "book_metrics_off" || ce.Status != http.StatusConflict {
+			t.Errorf("%s over HTTP without book metrics: %v, want 409 book_metrics_off", name, err)
+		}
 	}
 	last := lt.Trades[len(lt.Trades)-1]
 	w := m.Windows[0] // 1m: complete
@@ -149,6 +177,11 @@ func TestToolsOverInMemoryTransport(t *testing.T) {
 			"Since start: 11348 trades, delta -28.91328, CVD -28.91328",
 			"imbalance " + string(band.Imbalance),
 			last.Side + " " + string(last.Qty) + " @ " + string(last.Price) + " (" + string(last.Notional) + " notional)."}, false},
+		{"BookHistoryMinutesAgo", mcpserver.ToolBookHistory, map[string]any{"symbol": "BTCUSDT", "minutes_ago": 2, "depth": 3}, []string{
+			`"time":` + itoa(newest.Frames[0].Time-120_000) + `,"walls_known":false`,
+			`"time":` + itoa(past.Frames[0].Time) + `,"update_id":` + itoa(past.Frames[0].UpdateID), `"price":"` + string(past.Frames[0].Bids[2].Price) + `"`,
+			`"walls_known":false`, "book metrics are off"}, false},
+		{"BookHistoryBothTimes", mcpserver.ToolBookHistory, map[string]any{"symbol": "BTCUSDT", "minutes_ago": 2, "at": 5}, []string{"not both"}, true},
 		{"UnknownSymbol", mcpserver.ToolOrderFlow, map[string]any{"symbol": "DOGEUSDT"}, []string{"unknown symbol: DOGEUSDT"}, true},
 		{"BadWindow", mcpserver.ToolOrderFlow, map[string]any{"symbol": "BTCUSDT", "window": "7m"}, []string{"available: 1m, 5m, 15m, 1h"}, true},
 		{"MissingSymbol", mcpserver.ToolSummary, map[string]any{"symbol": ""}, []string{"symbol is required"}, true},
