@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,10 +85,14 @@ type run struct {
 // trades after them are applied.
 type sequencer struct {
 	symbol  string
-	last    int64          // last aggregate id applied (0: none yet)
-	filling bool           // a REST fill is in progress
-	recheck bool           // after the fill, catch up to the latest id (a reconnect happened during it)
-	pending []market.Trade // stream trades held while filling
+	last    int64 // last aggregate id applied (0: none yet)
+	filling bool  // a REST fill is in progress
+	recheck bool  // after the fill, catch up to the latest id (a reconnect happened during it)
+	// anchorless: the warm start found no trade at all, so the first
+	// stream trade cannot show a gap by itself; everything before it
+	// happened after the warm start and is fetched.
+	anchorless bool
+	pending    []market.Trade // stream trades held while filling
 }
 
 // openEnd as a fill's upper bound means "up to the latest trade": the
@@ -98,6 +103,9 @@ const openEnd = math.MaxInt64
 type fillRequest struct {
 	symbol   string
 	from, to int64 // inclusive aggregate id range; from < 0: the latest -from trades
+	// anchor: the range only may hold trades (after an empty warm start),
+	// so an empty answer is complete, not REST trailing the stream.
+	anchor bool
 }
 
 func newRun(s *Service, syms []string) (*run, error) {
@@ -532,6 +540,11 @@ func (r *run) sequence(t *market.Trade) {
 			return
 		}
 	}
+	if sq.last == 0 && sq.anchorless {
+		sq.anchorless = false
+		r.startAnchorFill(sq, t)
+		return
+	}
 	if sq.last != 0 && t.ID > sq.last+1 {
 		r.log.Warn("trade id gap: filling from REST", "symbol", t.Symbol, "after", sq.last, "next", t.ID, "missing", t.ID-sq.last-1)
 		sq.filling = true
@@ -780,6 +793,20 @@ func (r *run) backfillWorker(ctx context.Context) error {
 // fill fetches ids req.from..req.to (or, with from < 0, the latest
 // -from trades: the warm start), then applies them and the held stream
 // trades in order.
+// startAnchorFill holds t and fetches the trades before it that followed an
+// empty warm start (at most Backfill of them). Data lock held.
+func (r *run) startAnchorFill(sq *sequencer, t *market.Trade) {
+	from := max(t.ID-int64(max(r.s.cfg.Backfill, 1)), 0)
+	sq.filling = true
+	sq.pending = append(sq.pending, *t)
+	if from < t.ID {
+		r.fills = append(r.fills, fillRequest{symbol: t.Symbol, from: from, to: t.ID - 1, anchor: true})
+		signal(r.fillSig)
+		return
+	}
+	r.flushPending(sq, false)
+}
+
 func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) error {
 	got, ok, err := r.fetch(ctx, req, buf)
 	if err != nil {
@@ -794,6 +821,20 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 	r.bf.Fetched += int64(len(got))
 	for i := range got {
 		r.apply(sq, &got[i])
+	}
+	if req.from < 0 && ok && len(got) == 0 && sq.last == 0 {
+		// The warm start found no trade: a trade published before the
+		// stream's first one is not behind any anchor. Fetch what precedes
+		// the first held trade, or do so when the first one arrives.
+		if len(sq.pending) > 0 {
+			slices.SortFunc(sq.pending, func(a, b market.Trade) int { return cmp.Compare(a.ID, b.ID) })
+			first := sq.pending[0]
+			sq.pending = sq.pending[1:]
+			r.startAnchorFill(sq, &first)
+		} else {
+			sq.anchorless = true
+		}
+		return nil
 	}
 	// A failed fill gives up on its range (counted as missing) so the
 	// stream is not held forever.
@@ -839,7 +880,7 @@ func (r *run) fetch(ctx context.Context, req fillRequest, buf *[]market.Trade) (
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
-		if ferr == nil && !latest && len(page) == 0 && req.to != openEnd {
+		if ferr == nil && !latest && len(page) == 0 && req.to != openEnd && !req.anchor {
 			// Binance's REST can trail its stream by a moment: the ids
 			// the stream showed exist, so ask again.
 			ferr = fmt.Errorf("no trades from id %d yet (want up to %d)", from, req.to)
@@ -849,7 +890,18 @@ func (r *run) fetch(ctx context.Context, req fillRequest, buf *[]market.Trade) (
 			r.mu.Lock()
 			r.bf.Errors++
 			r.mu.Unlock()
-			if failures >= maxFillFailures || rest.IsBanned(ferr) {
+			if ban := (*rest.BanError)(nil); errors.As(ferr, &ban) {
+				// An IP ban (418) ends at a known time: wait for it rather
+				// than lose the ids. Held stream trades stay bounded by
+				// MaxPending meanwhile.
+				failures--
+				r.log.Warn("trade backfill waits for the IP ban to end", "symbol", req.symbol, "until", ban.Until)
+				if err := sleepCtx(ctx, time.Until(ban.Until)+50*time.Millisecond); err != nil {
+					return nil, false, err
+				}
+				continue
+			}
+			if failures >= maxFillFailures {
 				r.log.Error("trade backfill failed: ids stay missing", "symbol", req.symbol, "from", from, "to", req.to, "err", ferr)
 				return got, false, nil
 			}
@@ -877,7 +929,7 @@ func (r *run) fetch(ctx context.Context, req fillRequest, buf *[]market.Trade) (
 			got = append(got, page[i])
 		}
 		if len(page) == 0 {
-			return got, true, nil // open end: nothing newer yet
+			return got, true, nil // open end or anchor: nothing (newer) there
 		}
 		from = max(from, page[len(page)-1].ID+1)
 		if req.to == openEnd && len(page) < q.Limit {

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
+	"net"
+
+	"github.com/orderflow/orderflow/market"
 
 	"github.com/orderflow/orderflow/sim"
 )
@@ -29,8 +33,16 @@ func runSim(ctx context.Context, env *environ, args []string) error {
 	if *fanout < 1 || *fanout > 100_000 {
 		return fmt.Errorf("%w: --fanout %d: want 1..100000", errUsage, *fanout)
 	}
-	if *speed == 0 {
-		return fmt.Errorf("%w: --speed 0: want a positive factor, or negative for as fast as clients read", errUsage)
+	if *speed == 0 || math.IsNaN(*speed) || math.IsInf(*speed, 0) {
+		return fmt.Errorf("%w: --speed %v: want a positive factor, or negative for as fast as clients read", errUsage, *speed)
+	}
+	if *marketFlag != "" {
+		if _, err := market.ParseKind(*marketFlag); err != nil {
+			return fmt.Errorf("%w: --market: %v", errUsage, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return fmt.Errorf("%w: --listen %q: %v", errUsage, *listen, err)
 	}
 	log, err := lf.logger(env.stderr)
 	if err != nil {
