@@ -117,6 +117,7 @@ type Tracker struct {
 	bids, asks   []market.Level
 	nBids, nAsks int
 	prefix       []fixed.Int128
+	prefix64     []uint64
 
 	metrics Metrics
 	bands   []Band

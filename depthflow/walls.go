@@ -1,6 +1,8 @@
 package depthflow
 
 import (
+	"math"
+	"math/bits"
 	"time"
 
 	"github.com/orderflow/orderflow/book"
@@ -139,19 +141,75 @@ func (t *Tracker) prefixSums(ls []market.Level) []fixed.Int128 {
 	return p
 }
 
+// prefixSums64 fills t.prefix64 with the running sums of ls's quantities as
+// uint64, and reports false (leaving it unusable) when a quantity is negative
+// or the side's total exceeds MaxInt64. Real sides fit by far (all of
+// BTCUSDT's bids are a few thousand BTC, 2^63 units is 92 billion), so
+// walls are judged on plain 64-bit sums; the Int128 path is kept for the
+// rest.
+func (t *Tracker) prefixSums64(ls []market.Level) bool {
+	p := append(t.prefix64[:0], 0)
+	var s uint64
+	for _, l := range ls {
+		if l.Qty < 0 {
+			t.prefix64 = p
+			return false
+		}
+		s += uint64(l.Qty)
+		if s > math.MaxInt64 { // both terms < 2^63: no wrap before the test
+			t.prefix64 = p
+			return false
+		}
+		p = append(p, s)
+	}
+	t.prefix64 = p
+	return true
+}
+
+// window returns the bounds [lo, hi) of the neighbourhood of index i among
+// n >= N+1 levels, Li included (see Wall).
+func window(i, n, N int) (lo, hi int) {
+	lo = max(i-N/2, 0)
+	hi = lo + N + 1
+	if hi > n {
+		hi = n
+		lo = hi - N - 1
+	}
+	return lo, hi
+}
+
 // neighbourSum returns the sum of the N neighbours of index i among n
 // levels, and false when there are not N of them.
 func neighbourSum(prefix []fixed.Int128, ls []market.Level, i, n, N int) (fixed.Int128, bool) {
 	if n < N+1 {
 		return fixed.Int128{}, false
 	}
-	lo := max(i-N/2, 0)
-	hi := lo + N + 1
-	if hi > n {
-		hi = n
-		lo = hi - N - 1
-	}
+	lo, hi := window(i, n, N)
 	return prefix[hi].Sub(prefix[lo]).Sub(fixed.I128(int64(ls[i].Qty))), true
+}
+
+// neighbourSumDirect is neighbourSum without prefix sums: it adds the N
+// neighbours one by one. For the rare wall that ends (see ending).
+func neighbourSumDirect(ls []market.Level, i, N int) (fixed.Int128, bool) {
+	if len(ls) < N+1 {
+		return fixed.Int128{}, false
+	}
+	lo, hi := window(i, len(ls), N)
+	var s fixed.Int128
+	for k := lo; k < hi; k++ {
+		if k != i {
+			s = s.AddDec(ls[k].Qty)
+		}
+	}
+	return s, true
+}
+
+// qualifies64 is qualifies for a neighbourhood sum that fits in uint64:
+// qty*N >= K*nsum on exact 128-bit products. qty, N and K are non-negative.
+func qualifies64(qty uint64, N, K uint64, nsum uint64) bool {
+	qh, ql := bits.Mul64(qty, N)
+	nh, nl := bits.Mul64(nsum, K)
+	return qh > nh || (qh == nh && ql >= nl)
 }
 
 func (t *Tracker) qualifies(qty fixed.Dec, nsum fixed.Int128) bool {
@@ -179,7 +237,6 @@ func (w *walls) update(t *Tracker, b *book.Book, now int64) {
 		// ls holds the whole side or at least N+1 levels past the scanned
 		// range, so neighbourhoods inside it are complete.
 		total := b.Len(side)
-		prefix := t.prefixSums(ls)
 		m := 0
 		if both {
 			m = insideCount(ls, inside)
@@ -187,10 +244,32 @@ func (w *walls) update(t *Tracker, b *book.Book, now int64) {
 		ws.ready = both && total >= N+1
 		ws.next = ws.next[:0]
 		if ws.ready {
+			// The plain 64-bit path when every sum fits (always, on real
+			// books); the Int128 prefix sums otherwise. Both are exact and
+			// qualify the same levels.
+			fast := len(ls) >= N+1 && N >= 0 && t.cfg.WallFactor >= 0 && t.prefixSums64(ls)
+			var prefix []fixed.Int128
+			if !fast {
+				prefix = t.prefixSums(ls)
+			}
+			p64 := t.prefix64
+			uN, uK := uint64(N), uint64(t.cfg.WallFactor)
 			for i := range m {
-				nsum, ok := neighbourSum(prefix, ls, i, len(ls), N)
-				if !ok || !t.qualifies(ls[i].Qty, nsum) {
-					continue
+				var nsum fixed.Int128
+				if fast {
+					lo, hi := window(i, len(ls), N)
+					q := uint64(ls[i].Qty)
+					n64 := p64[hi] - p64[lo] - q
+					if !qualifies64(q, uN, uK, n64) {
+						continue
+					}
+					nsum = fixed.I128(int64(n64))
+				} else {
+					var ok bool
+					nsum, ok = neighbourSum(prefix, ls, i, len(ls), N)
+					if !ok || !t.qualifies(ls[i].Qty, nsum) {
+						continue
+					}
 				}
 				if len(ws.next) == t.cfg.MaxWalls {
 					t.stats.WallOverflow++
@@ -209,7 +288,7 @@ func (w *walls) update(t *Tracker, b *book.Book, now int64) {
 		for i < len(ws.tracked) || j < len(ws.next) {
 			switch {
 			case j == len(ws.next) || (i < len(ws.tracked) && better(side, ws.tracked[i].Price, ws.next[j].Price)):
-				w.ending(t, b, ws.tracked[i], ls, prefix, m, both && inside(ws.tracked[i].Price), now)
+				w.ending(t, b, ws.tracked[i], ls, m, both && inside(ws.tracked[i].Price), now)
 				i++
 			case i == len(ws.tracked) || better(side, ws.next[j].Price, ws.tracked[i].Price):
 				j++ // a new wall: Since = now
@@ -228,7 +307,7 @@ func (w *walls) update(t *Tracker, b *book.Book, now int64) {
 
 // ending records a wall that stopped qualifying at now; it is classified
 // at the next update (finishEnds).
-func (w *walls) ending(t *Tracker, b *book.Book, old Wall, ls []market.Level, prefix []fixed.Int128, m int, inRange bool, now int64) {
+func (w *walls) ending(t *Tracker, b *book.Book, old Wall, ls []market.Level, m int, inRange bool, now int64) {
 	q1, _ := b.Level(old.Side, old.Price)
 	pe := pendingEnd{w: old, q1: q1, at: now, inRange: inRange}
 	switch {
@@ -238,7 +317,7 @@ func (w *walls) ending(t *Tracker, b *book.Book, old Wall, ls []market.Level, pr
 		// Would the old quantity still qualify against today's neighbours?
 		k := insideCount(ls[:m], func(p fixed.Dec) bool { return better(old.Side, p, old.Price) })
 		if k < m && ls[k].Price == old.Price {
-			if nsum, ok := neighbourSum(prefix, ls, k, len(ls), t.cfg.WallNeighbors); ok {
+			if nsum, ok := neighbourSumDirect(ls, k, t.cfg.WallNeighbors); ok {
 				pe.decrease = t.qualifies(old.Qty, nsum)
 			}
 		}
