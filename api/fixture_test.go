@@ -164,7 +164,10 @@ func newFixture() (*fixture, error) {
 		return nil, err
 	}
 	f.svc = svc
-	f.api = api.New(svc, api.Options{Token: token, Logger: log, RateLimit: -1, WriteTimeout: 5 * time.Second,
+	// WriteTimeout is long so the never-reading client is cut by the hub
+	// (queue full for MaxBehind), not by a blocked write, even when the
+	// replay runs slowly (-race with the book metrics on).
+	f.api = api.New(svc, api.Options{Token: token, Logger: log, RateLimit: -1, WriteTimeout: 60 * time.Second,
 		Push: push.Options{Queue: 4096, BookInterval: 50 * time.Millisecond, BarInterval: 100 * time.Millisecond,
 			MaxBehind: time.Second}})
 	f.http = httptest.NewUnstartedServer(f.api)
@@ -206,7 +209,10 @@ func newFixture() (*fixture, error) {
 		return nil, fmt.Errorf("replay did not finish")
 	}
 	n := int64(len(f.ref.trades))
-	if err := waitUntil(10*time.Second, func() bool {
+	// The bound is generous for -race on a loaded machine: the book
+	// metrics (depthflow) cost several times the book itself, so the
+	// service may still be working through the simulator's queue.
+	if err := waitUntil(90*time.Second, func() bool {
 		st := svc.Status()
 		return st.Ready() && len(st.Symbols) == 1 && st.Symbols[0].Trades == n
 	}); err != nil {
