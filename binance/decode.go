@@ -142,10 +142,11 @@ type object struct {
 // The zero value is ready to use; NewDecoder is its constructor.
 type Decoder struct {
 	strs    map[string]string
-	scratch []byte // decoded strings that held escapes
-	keybuf  []byte // decoded keys that held escapes
-	top     object // fields of a raw frame (or an envelope's stray keys)
-	inner   object // fields of an envelope's "data"
+	recent  [16]string // direct-mapped cache in front of strs (see intern)
+	scratch []byte     // decoded strings that held escapes
+	keybuf  []byte     // decoded keys that held escapes
+	top     object     // fields of a raw frame (or an envelope's stray keys)
+	inner   object     // fields of an envelope's "data"
 }
 
 // NewDecoder returns a Decoder with an empty intern table.
@@ -155,8 +156,20 @@ func NewDecoder() *Decoder {
 
 // intern returns b as a string, remembering it so the next occurrence costs
 // no allocation (the map lookup with string(b) does not allocate).
+//
+// A frame interns its stream and symbol names, which repeat from frame to
+// frame; a small direct-mapped cache, indexed by length and last byte,
+// answers those with one comparison instead of hashing for the map.
 func (d *Decoder) intern(b []byte) string {
+	slot := 0
+	if len(b) > 0 {
+		slot = (len(b) ^ int(b[len(b)-1])) & (len(d.recent) - 1)
+		if r := d.recent[slot]; r == string(b) {
+			return r
+		}
+	}
 	if s, ok := d.strs[string(b)]; ok {
+		d.recent[slot] = s
 		return s
 	}
 	s := string(b)
