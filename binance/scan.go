@@ -529,6 +529,55 @@ func boolVal(v *val) (bool, error) {
 	return false, typeErr(v.off, "bool", v.typ)
 }
 
+// plainEnd returns the index of the quote closing a string whose content
+// starts at i, when the content has no escape and no control character.
+func plainEnd(b []byte, i int) (int, bool) {
+	for ; i+8 <= len(b); i += 8 {
+		if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			return i, b[i] == '"'
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' {
+			return i, true
+		} else if c == '\\' || c < 0x20 {
+			return i, false
+		}
+	}
+	return i, false
+}
+
+// level reads one level written exactly as Binance writes it,
+// ["price","qty"] with no spaces, plain strings and valid decimals. On
+// anything else it consumes nothing and reports false, and levels takes the
+// general path, which finds and reports the error (so both paths accept the
+// same input and give the same errors).
+func (s *scanner) level() (market.Level, bool) {
+	b, i := s.b, s.i
+	if i+2 > len(b) || b[i+1] != '"' {
+		return market.Level{}, false
+	}
+	pe, ok := plainEnd(b, i+2)
+	if !ok || pe+3 > len(b) || b[pe+1] != ',' || b[pe+2] != '"' {
+		return market.Level{}, false
+	}
+	qe, ok := plainEnd(b, pe+3)
+	if !ok || qe+1 >= len(b) || b[qe+1] != ']' {
+		return market.Level{}, false
+	}
+	price, err := fixed.Parse(b[i+2 : pe])
+	if err != nil {
+		return market.Level{}, false
+	}
+	qty, err := fixed.Parse(b[pe+3 : qe])
+	if err != nil {
+		return market.Level{}, false
+	}
+	s.i = qe + 2
+	return market.Level{Price: price, Qty: qty}, true
+}
+
 // levels parses a depth side, [["price","qty"], ...], appending to dst.
 // Extra elements after the quantity (the long-gone third "[]" of old spot
 // levels) are skipped. Errors carry the path `[i][j]`; the caller prefixes
@@ -558,6 +607,14 @@ func (s *scanner) levels(dst []market.Level, scratch *[]byte) ([]market.Level, e
 			return dst, withField(typeErr(s.i, "[price, qty]", c), fmt.Sprintf("[%d]", n))
 		}
 		open := s.i
+		if lv, ok := s.level(); ok {
+			dst = append(dst, lv)
+			more, err := s.next(']')
+			if err != nil || !more {
+				return dst, err
+			}
+			continue
+		}
 		s.i++
 		var lv market.Level
 		for j := 0; ; j++ {
