@@ -833,6 +833,7 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 			r.startAnchorFill(sq, &first)
 		} else {
 			sq.anchorless = true
+			sq.filling = false
 		}
 		return nil
 	}
