@@ -316,6 +316,13 @@ func checkBookMatchesSim(t testing.TB, s *service.Service, srv *sim.Server, symb
 	if err := rc.DepthSnapshot(context.Background(), symbol, limit, &snap); err != nil {
 		t.Fatal(err)
 	}
+	// A stale-feed reconnect once the replay has ended resyncs the books;
+	// give the resync its snapshot before comparing.
+	waitFor(t, symbol+" book synced", 10*time.Second, func() bool {
+		synced := false
+		_ = s.ViewSymbol(symbol, func(sym *engine.Symbol) error { synced = sym.Synced(); return nil })
+		return synced
+	})
 	err = s.ViewSymbol(symbol, func(sym *engine.Symbol) error {
 		if !sym.Synced() {
 			return fmt.Errorf("book not synced (state %v)", sym.Sync.State())
