@@ -92,7 +92,11 @@ type sequencer struct {
 	// stream trade cannot show a gap by itself; everything before it
 	// happened after the warm start and is fetched.
 	anchorless bool
-	pending    []market.Trade // stream trades held while filling
+	// rewarm: the stream's subscription was confirmed while the warm start
+	// was in flight; if it finds nothing, ask again, since a trade may have
+	// come between its answer and the subscription.
+	rewarm  bool
+	pending []market.Trade // stream trades held while filling
 }
 
 // openEnd as a fill's upper bound means "up to the latest trade": the
@@ -588,7 +592,9 @@ func (r *run) onReconnect(sc *streamConn) {
 		case sq.filling:
 			sq.recheck = true
 		case sq.last == 0:
-			// No trade yet: nothing to continue from.
+			// No trade yet: nothing to continue from, but one may have
+			// come while the stream was away: look again.
+			r.rewarmLocked(sq)
 		default:
 			sq.filling = true
 			r.fills = append(r.fills, fillRequest{symbol: sym, from: sq.last + 1, to: openEnd})
@@ -793,6 +799,33 @@ func (r *run) backfillWorker(ctx context.Context) error {
 // fill fetches ids req.from..req.to (or, with from < 0, the latest
 // -from trades: the warm start), then applies them and the held stream
 // trades in order.
+// rewarmLocked asks for the latest trades of a symbol that has none yet,
+// once its stream is subscribed: a trade published between an empty warm
+// start and the subscription would otherwise wait for the next trade to be
+// noticed. Data lock held.
+func (r *run) rewarmLocked(sq *sequencer) {
+	if r.s.cfg.Backfill <= 0 || r.s.cfg.TradeChannel != binance.ChannelAggTrade || sq.last != 0 {
+		return
+	}
+	if sq.filling {
+		sq.rewarm = true
+		return
+	}
+	sq.anchorless = false
+	sq.filling = true
+	r.fills = append(r.fills, fillRequest{symbol: sq.symbol, from: -int64(r.s.cfg.Backfill)})
+	signal(r.fillSig)
+}
+
+// subscribed is called once a live AddSymbol's subscription is confirmed.
+func (r *run) subscribed(sym string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sq := r.seqs[sym]; sq != nil {
+		r.rewarmLocked(sq)
+	}
+}
+
 // startAnchorFill holds t and fetches the trades before it that followed an
 // empty warm start (at most Backfill of them). Data lock held.
 func (r *run) startAnchorFill(sq *sequencer, t *market.Trade) {
@@ -826,6 +859,12 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 		// The warm start found no trade: a trade published before the
 		// stream's first one is not behind any anchor. Fetch what precedes
 		// the first held trade, or do so when the first one arrives.
+		if sq.rewarm && len(sq.pending) == 0 {
+			sq.rewarm = false
+			r.fills = append(r.fills, fillRequest{symbol: req.symbol, from: req.from})
+			signal(r.fillSig)
+			return nil
+		}
 		if len(sq.pending) > 0 {
 			slices.SortFunc(sq.pending, func(a, b market.Trade) int { return cmp.Compare(a.ID, b.ID) })
 			first := sq.pending[0]

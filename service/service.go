@@ -590,6 +590,7 @@ func (s *Service) AddSymbol(ctx context.Context, symbol string) error {
 		err = r.control(ctx, subs, true)
 	}
 	if err == nil {
+		r.subscribed(sym)
 		return nil
 	}
 	if r.ctx.Err() != nil {

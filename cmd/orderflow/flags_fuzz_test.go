@@ -167,19 +167,9 @@ func fuzzRun(t *testing.T, name string, args []string, envMap map[string]string,
 
 // knownFlagBugs are invalid command lines that are not refused with exit
 // 2 before anything starts yet. They are logged, and fail the test only
-// under CHAOS_STRICT=1 (make chaos), so CI stays green until they are
-// fixed in sim.go; a listed case that passes is reported for removal.
-var knownFlagBugs = map[string]string{
-	// sim.New checks the market only after LoadRecording has read every
-	// file: the error comes after the work, with exit 1.
-	"sim/UnknownMarket": "checked after loading the recordings, exit 1",
-	// --speed NaN or ±Inf passes the `*speed == 0` check: the replay clock
-	// cannot run on it and the simulator "finishes" at once, exit 0.
-	"sim/NaNSpeed": "accepted; the replay ends at once, exit 0",
-	"sim/InfSpeed": "accepted; the replay ends at once, exit 0",
-	// The listen address is only checked by Listen, after loading: exit 1.
-	"sim/BadListen": "checked after loading the recordings, exit 1",
-}
+// under CHAOS_STRICT=1 (make chaos); a listed case that passes is reported
+// for removal. The sim flag bugs it once listed are fixed: it is empty.
+var knownFlagBugs = map[string]string{}
 
 // TestFlagsRefusedBeforeStart: each invalid command line of run, replay
 // and sim exits with status 2 and a message naming what is wrong, at once.
