@@ -205,7 +205,7 @@ func TestReferenceRealData(t *testing.T) {
 	switch {
 	case *allData:
 		sets = datasets
-	case testing.Short():
+	case testing.Short(), raceOn:
 		sets = sets[:1]
 	}
 	for _, ds := range sets {
