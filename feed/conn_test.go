@@ -493,7 +493,10 @@ func TestRunStopsPromptly(t *testing.T) {
 				t.Fatalf("cycle %d: Run did not return", i)
 			}
 		}
-		waitFor(t, 5*time.Second, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base })
+		// The fake server's handler goroutines for the last connections
+		// end a little after the client's; on a loaded machine under -race
+		// that takes seconds. A real leak stays (and goleak reports it).
+		waitFor(t, 30*time.Second, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base })
 		t.Logf("%d connections accepted in 1000 cycles", fb.accepted.Load())
 	})
 	t.Run("SecondRunRefused", func(t *testing.T) {
