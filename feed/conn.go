@@ -116,7 +116,8 @@ type Options struct {
 	Handler Handler
 	// Logger receives connection events. Default slog.Default().
 	Logger *slog.Logger
-	// HTTPClient is used for the WebSocket handshake. Default http.DefaultClient.
+	// HTTPClient is used for the WebSocket handshake. Default: a client of
+	// the Conn's own that never pools connections.
 	HTTPClient *http.Client
 	// DialTimeout bounds one dial (TCP, TLS and handshake). Default 10 s.
 	DialTimeout time.Duration
@@ -264,7 +265,14 @@ func NewConn(opts Options) (*Conn, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = http.DefaultClient
+		// A transport of the Conn's own, with keep-alives off: a handshake
+		// cancelled mid-dial lets net/http finish the dial in the
+		// background and pool the connection, which with a shared client
+		// would outlive Run by the idle timeout (90 s). With keep-alives
+		// off such a connection is closed at once.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		opts.HTTPClient = &http.Client{Transport: tr}
 	}
 	opts.DialTimeout = orDefault(opts.DialTimeout, DefaultDialTimeout)
 	opts.StaleTimeout = orDefault(opts.StaleTimeout, DefaultStaleTimeout)
