@@ -3,22 +3,23 @@ GO ?= go
 # Short fuzz runs of every fuzz target as part of the tests (seconds each).
 FUZZTIME ?= 5s
 
-.PHONY: test check vet fmt race fuzz demo build bench depthflow-full
+.PHONY: test check vet fmt race fuzz demo build bench realdata-full
 
 build:
 	$(GO) build -o bin/orderflow ./cmd/orderflow
 
 # Everything CI runs: Chromium for the browser test (installed from Debian's
 # packages when missing), formatting, vet, the dashboard assets against a
-# clean rebuild, the race-enabled test suite and a short burst of every fuzz
-# target.
-test: chromium check dashboard-verify race depthflow-full fuzz
+# clean rebuild, the race-enabled test suite, the real-data reference tests
+# in full, a short burst of every fuzz target and a one-minute soak.
+test: chromium check dashboard-verify race realdata-full fuzz soak-ci
 
-# depthflow's real-data reference test runs on one recording under -race
-# (the package is single-threaded; the detector only slows it tenfold);
-# here it runs on its default set without -race.
-depthflow-full:
-	$(GO) test -count=1 ./depthflow
+# The race stage runs with -short: the single-threaded packages' real-data
+# reference tests (binance, book, flow, depthflow) then use one or two
+# recordings, as the detector only slows them tenfold there. Here those
+# packages run again in full without -race.
+realdata-full:
+	$(GO) test -count=1 ./binance ./book ./flow ./depthflow
 
 check: fmt vet
 
@@ -30,7 +31,7 @@ vet:
 	$(GO) vet ./...
 
 race:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -short -count=1 -timeout 20m ./...
 
 # Runs each fuzz target for FUZZTIME (go test -fuzz takes one target at a
 # time). A failure that saved a failing input under testdata/fuzz is a real

@@ -136,6 +136,11 @@ func TestRealRecordingsMatchBookTicker(t *testing.T) {
 		{"CryptofeedSpot10Symbols", market.Spot, []string{"cryptofeed-spot-10sym-20210405.txt.gz"}, 1152, 0, 10, map[string]int{"DENTUSDT": 301, "ZILUSDT": 178}},
 		{"CryptofeedUSDM5Symbols", market.USDM, []string{"cryptofeed-usdm-5sym-20210405.txt.gz"}, 215, 0, 5, nil},
 	}
+	if testing.Short() {
+		// The race stage of make test: one spot and one USD-M recording
+		// (the book is single-threaded; the full set runs without -race).
+		tests = append(tests[:1], tests[2])
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := replayRecording(t, tc.kind, mustLoad(t, tc.files...))
