@@ -20,12 +20,9 @@ import (
 // the market before any tell), the reader looks ahead a bounded number of
 // lines and keeps them for later.
 type hftReader struct {
-	src   *source
-	lr    lineReader
-	rec   Record
-	stats Stats
-	in    interner
-	err   error // sticky: torn tail or stream error
+	textReader
+	rec Record
+	in  interner
 
 	pending  []pendingLine
 	pendHead int
@@ -62,12 +59,10 @@ var (
 )
 
 func newHFTReader(src *source, maxLine int) *hftReader {
-	return &hftReader{src: src, lr: lineReader{src: src, max: maxLine}}
+	r := &hftReader{textReader: newTextReader(src, maxLine)}
+	r.next = r.nextLine // looks ahead for snapshots
+	return r
 }
-
-func (r *hftReader) Progress() (done, total int64) { return r.src.Progress() }
-func (r *hftReader) Stats() Stats                  { return r.stats }
-func (r *hftReader) Close() error                  { return r.src.Close() }
 
 func (r *hftReader) nextLine() (textLine, error) {
 	if r.pendHead < len(r.pending) {
@@ -146,25 +141,10 @@ func splitHFT(b []byte) (hftLine, error) {
 
 // Next implements Reader.
 func (r *hftReader) Next() (*Record, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
 	for {
-		ln, err := r.nextLine()
+		ln, err := r.line()
 		if err != nil {
-			var le *LineError
-			if errors.As(err, &le) {
-				r.stats.Lines++
-				r.stats.Errors++
-				return nil, err
-			}
-			r.err = err
 			return nil, err
-		}
-		r.stats.Lines++
-		if len(bytes.TrimSpace(ln.b)) == 0 {
-			r.stats.Skipped++
-			continue
 		}
 		h, err := splitHFT(ln.b)
 		if err != nil {
