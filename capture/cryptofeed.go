@@ -19,9 +19,12 @@ import (
 // one on stream.binance.com is spot; a REST URL under /fapi/ is USD-M and
 // one under /api/ is spot. A snapshot's symbol is the URL's symbol=.
 type cryptofeedReader struct {
-	textReader
-	rec Record
-	in  interner
+	src   *source
+	lr    lineReader
+	rec   Record
+	stats Stats
+	in    interner
+	err   error
 
 	market      market.Kind // from the last WebSocket URL line
 	marketKnown bool
@@ -35,19 +38,34 @@ var (
 )
 
 func newCryptofeedReader(src *source, maxLine int) *cryptofeedReader {
-	return &cryptofeedReader{textReader: newTextReader(src, maxLine)}
+	return &cryptofeedReader{src: src, lr: lineReader{src: src, max: maxLine}}
 }
+
+func (r *cryptofeedReader) Progress() (done, total int64) { return r.src.Progress() }
+func (r *cryptofeedReader) Stats() Stats                  { return r.stats }
+func (r *cryptofeedReader) Close() error                  { return r.src.Close() }
 
 // Next implements Reader.
 func (r *cryptofeedReader) Next() (*Record, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
 	for {
-		ln, err := r.line()
+		ln, err := r.lr.next()
 		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) {
+				r.stats.Lines++
+				r.stats.Errors++
+				return nil, err
+			}
+			r.err = err
 			return nil, err
 		}
+		r.stats.Lines++
 		b := ln.b
 		switch {
-		case bytes.HasPrefix(b, prefixConfig):
+		case len(bytes.TrimSpace(b)) == 0, bytes.HasPrefix(b, prefixConfig):
 			r.stats.Skipped++
 			continue
 		case bytes.HasPrefix(b, []byte("wss://")), bytes.HasPrefix(b, []byte("ws://")):

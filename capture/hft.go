@@ -20,9 +20,12 @@ import (
 // the market before any tell), the reader looks ahead a bounded number of
 // lines and keeps them for later.
 type hftReader struct {
-	textReader
-	rec Record
-	in  interner
+	src   *source
+	lr    lineReader
+	rec   Record
+	stats Stats
+	in    interner
+	err   error // sticky: torn tail or stream error
 
 	pending  []pendingLine
 	pendHead int
@@ -59,10 +62,12 @@ var (
 )
 
 func newHFTReader(src *source, maxLine int) *hftReader {
-	r := &hftReader{textReader: newTextReader(src, maxLine)}
-	r.next = r.nextLine // looks ahead for snapshots
-	return r
+	return &hftReader{src: src, lr: lineReader{src: src, max: maxLine}}
 }
+
+func (r *hftReader) Progress() (done, total int64) { return r.src.Progress() }
+func (r *hftReader) Stats() Stats                  { return r.stats }
+func (r *hftReader) Close() error                  { return r.src.Close() }
 
 func (r *hftReader) nextLine() (textLine, error) {
 	if r.pendHead < len(r.pending) {
@@ -141,10 +146,25 @@ func splitHFT(b []byte) (hftLine, error) {
 
 // Next implements Reader.
 func (r *hftReader) Next() (*Record, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
 	for {
-		ln, err := r.line()
+		ln, err := r.nextLine()
 		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) {
+				r.stats.Lines++
+				r.stats.Errors++
+				return nil, err
+			}
+			r.err = err
 			return nil, err
+		}
+		r.stats.Lines++
+		if len(bytes.TrimSpace(ln.b)) == 0 {
+			r.stats.Skipped++
+			continue
 		}
 		h, err := splitHFT(ln.b)
 		if err != nil {

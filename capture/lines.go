@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bufio"
-	"bytes"
 	"compress/flate"
 	"errors"
 	"fmt"
@@ -208,57 +207,4 @@ func parseSecondsNs(b []byte) (int64, error) {
 		ns *= 10
 	}
 	return sec*1e9 + ns, nil
-}
-
-// textReader is what the line-based readers (hft, cryptofeed, vision)
-// share: the source, the line splitter, the counters and the sticky error.
-type textReader struct {
-	src   *source
-	lr    lineReader
-	stats Stats
-	err   error // sticky: torn tail or stream error
-	// next yields the raw lines; lr.next unless the reader looks ahead.
-	next func() (textLine, error)
-}
-
-func newTextReader(src *source, maxLine int) textReader {
-	return textReader{src: src, lr: lineReader{src: src, max: maxLine}}
-}
-
-func (r *textReader) Progress() (done, total int64) { return r.src.Progress() }
-func (r *textReader) Stats() Stats                  { return r.stats }
-func (r *textReader) Close() error                  { return r.src.Close() }
-
-// line returns the next line that is not blank, counting every line and
-// each blank one as skipped. A *LineError (an over-long line) is counted
-// and returned without ending the stream; any other error is sticky.
-func (r *textReader) line() (textLine, error) {
-	for {
-		if r.err != nil {
-			return textLine{}, r.err
-		}
-		var ln textLine
-		var err error
-		if r.next != nil {
-			ln, err = r.next()
-		} else {
-			ln, err = r.lr.next()
-		}
-		if err != nil {
-			var le *LineError
-			if errors.As(err, &le) {
-				r.stats.Lines++
-				r.stats.Errors++
-				return textLine{}, err
-			}
-			r.err = err
-			return textLine{}, err
-		}
-		r.stats.Lines++
-		if len(bytes.TrimSpace(ln.b)) == 0 {
-			r.stats.Skipped++
-			continue
-		}
-		return ln, nil
-	}
 }

@@ -22,8 +22,11 @@ import (
 // booleans, and (since about 2022) a header row. The column count decides
 // the market; the magnitude of each time decides its unit.
 type visionReader struct {
-	textReader
-	rec Record
+	src   *source
+	lr    lineReader
+	rec   Record
+	stats Stats
+	err   error
 
 	symbol  string // "BTCUSDT"
 	cols    int    // 7 (USD-M) or 8 (spot); 0 until the first row
@@ -49,7 +52,7 @@ func newVisionReader(src *source, maxLine int, symbol string) (*visionReader, er
 	if !ok {
 		return nil, fmt.Errorf("capture: %s: symbol %q: want letters and digits only", src.name, sym)
 	}
-	r := &visionReader{textReader: newTextReader(src, maxLine), symbol: s}
+	r := &visionReader{src: src, lr: lineReader{src: src, max: maxLine}, symbol: s}
 	r.prefix = fmt.Appendf(nil, `{"stream":"%s@aggTrade","data":{"e":"aggTrade","E":`, strings.ToLower(s))
 	r.symPart = fmt.Appendf(nil, `,"s":"%s","a":`, s)
 	return r, nil
@@ -65,12 +68,31 @@ func symbolFromName(name string) string {
 	return name[strings.LastIndexByte(name[:i], '-')+1 : i]
 }
 
+func (r *visionReader) Progress() (done, total int64) { return r.src.Progress() }
+func (r *visionReader) Stats() Stats                  { return r.stats }
+func (r *visionReader) Close() error                  { return r.src.Close() }
+
 // Next implements Reader.
 func (r *visionReader) Next() (*Record, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
 	for {
-		ln, err := r.line()
+		ln, err := r.lr.next()
 		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) {
+				r.stats.Lines++
+				r.stats.Errors++
+				return nil, err
+			}
+			r.err = err
 			return nil, err
+		}
+		r.stats.Lines++
+		if len(bytes.TrimSpace(ln.b)) == 0 {
+			r.stats.Skipped++
+			continue
 		}
 		if bytes.HasPrefix(ln.b, []byte("agg_trade_id")) {
 			if err := r.header(ln); err != nil {

@@ -66,17 +66,6 @@ func parseClientFlags(env *environ, fs *flag.FlagSet, args []string, symbol *str
 	return nil
 }
 
-// symbolClient returns the API client and the symbol to ask about (the
-// service's first when none was given).
-func (a *apiFlags) symbolClient(ctx context.Context, symbol string) (*client.Client, string, error) {
-	c, err := a.client()
-	if err != nil {
-		return nil, "", err
-	}
-	symbol, err = pickSymbol(ctx, c, symbol)
-	return c, symbol, err
-}
-
 // pickSymbol returns symbol, or the service's first symbol when empty.
 func pickSymbol(ctx context.Context, c *client.Client, symbol string) (string, error) {
 	if symbol != "" {
@@ -146,8 +135,11 @@ func runMetrics(ctx context.Context, env *environ, args []string) error {
 	if err := parseClientFlags(env, fs, args, &symbol); err != nil {
 		return err
 	}
-	c, symbol, err := af.symbolClient(ctx, symbol)
+	c, err := af.client()
 	if err != nil {
+		return err
+	}
+	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	m, err := c.Metrics(ctx, symbol, client.MetricsQuery{Window: *window})
@@ -183,8 +175,11 @@ func runTrades(ctx context.Context, env *environ, args []string) error {
 	if err := parseClientFlags(env, fs, args, &symbol); err != nil {
 		return err
 	}
-	c, symbol, err := af.symbolClient(ctx, symbol)
+	c, err := af.client()
 	if err != nil {
+		return err
+	}
+	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	tr, err := c.Trades(ctx, symbol, client.TradesQuery{MinNotional: client.Decimal(*minNotional),
@@ -228,8 +223,11 @@ func runBook(ctx context.Context, env *environ, args []string) error {
 			bands = append(bands, n)
 		}
 	}
-	c, symbol, err := af.symbolClient(ctx, symbol)
+	c, err := af.client()
 	if err != nil {
+		return err
+	}
+	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	b, err := c.Book(ctx, symbol, client.BookQuery{Depth: *depth, Bands: bands})
