@@ -147,7 +147,7 @@ func newRun(s *Service, syms []string) (*run, error) {
 		},
 	})
 	for _, sym := range syms {
-		r.addState(sym)
+		r.addState(sym, 0)
 	}
 	return r, nil
 }
@@ -165,13 +165,22 @@ func (r *run) releaseLock() {
 // aggTrade channel, queues its warm-start backfill: the symbol's stream
 // trades are held until the latest trades from REST are in, so metrics are
 // available at once and the seam has no gap and no duplicate. Called before
-// the run starts or with r.mu held.
-func (r *run) addState(sym string) {
+// the run starts or with r.mu held. after > 0 replaces the warm start by
+// a fill of every id after it (AddSymbolFrom): the stream's trades are
+// held until the fill has caught up to the latest.
+func (r *run) addState(sym string, after int64) {
 	cfg := &r.s.cfg
 	r.eng.AddSymbol(sym, cfg.Market, true)
 	sq := &sequencer{symbol: sym}
 	r.seqs[sym] = sq
 	r.symbols = append(r.symbols, sym)
+	if after > 0 && cfg.TradeChannel == binance.ChannelAggTrade {
+		sq.last = after
+		sq.filling = true
+		r.fills = append(r.fills, fillRequest{symbol: sym, from: after + 1, to: openEnd})
+		signal(r.fillSig)
+		return
+	}
 	if cfg.Backfill > 0 && cfg.TradeChannel == binance.ChannelAggTrade {
 		sq.filling = true
 		r.fills = append(r.fills, fillRequest{symbol: sym, from: -int64(cfg.Backfill)})
@@ -312,9 +321,9 @@ func (r *run) start(ctx context.Context) error {
 
 // addSymbol adds a symbol to the running run and returns the live
 // subscriptions to send. Lifecycle lock held.
-func (r *run) addSymbol(sym string) ([]connStreams, error) {
+func (r *run) addSymbol(sym string, after int64) ([]connStreams, error) {
 	r.mu.Lock()
-	r.addState(sym)
+	r.addState(sym, after)
 	r.mu.Unlock()
 	live, fresh, err := r.assign(r.streamsOf(sym))
 	if err != nil {

@@ -144,6 +144,10 @@ type Config struct {
 	// ReplyTimeout bounds the wait for a SUBSCRIBE or UNSUBSCRIBE reply.
 	// Default feed's (10 s).
 	ReplyTimeout time.Duration
+	// Sharded lets the service start with no symbols: a shard member
+	// (package shard) adds and removes them as it wins and gives up their
+	// leases.
+	Sharded bool
 }
 
 // Event is what OnEvent receives.
@@ -156,7 +160,7 @@ type Event struct {
 
 func (c *Config) withDefaults() (Config, error) {
 	d := *c
-	if len(d.Symbols) == 0 {
+	if len(d.Symbols) == 0 && !d.Sharded {
 		return d, errors.New("service: no symbols")
 	}
 	seen := map[string]bool{}
@@ -561,6 +565,25 @@ func (s *Service) restClient(hc *http.Client) (*rest.Client, error) {
 // ends before the reply, the symbol is removed again and the error
 // returned.
 func (s *Service) AddSymbol(ctx context.Context, symbol string) error {
+	return s.addSymbol(ctx, symbol, 0)
+}
+
+// AddSymbolFrom adds a symbol as AddSymbol does, but instead of the warm
+// start (the latest Backfill trades) it fetches every aggregate trade
+// after afterTradeID from REST, then continues with the stream, so no id
+// after afterTradeID is missing or repeated. A sharded instance taking a
+// symbol over passes the last trade id its predecessor published on the
+// bus. afterTradeID <= 0 is AddSymbol. It needs the aggTrade channel
+// (other channels' ids cannot be fetched by id); on a stopped service the
+// symbol is added without the start point (the next Start warm-starts).
+func (s *Service) AddSymbolFrom(ctx context.Context, symbol string, afterTradeID int64) error {
+	if afterTradeID > 0 && s.cfg.TradeChannel != binance.ChannelAggTrade {
+		return fmt.Errorf("service: add symbol %s from trade id %d: needs the aggTrade channel, not %s", symbol, afterTradeID, s.cfg.TradeChannel)
+	}
+	return s.addSymbol(ctx, symbol, max(afterTradeID, 0))
+}
+
+func (s *Service) addSymbol(ctx context.Context, symbol string, after int64) error {
 	sym := strings.ToUpper(strings.TrimSpace(symbol))
 	if err := ValidSymbol(sym); err != nil {
 		return err
@@ -582,7 +605,7 @@ func (s *Service) AddSymbol(ctx context.Context, symbol string) error {
 		s.log.Info("Symbol added; it streams from the next start", "symbol", sym)
 		return nil
 	}
-	subs, err := r.addSymbol(sym)
+	subs, err := r.addSymbol(sym, after)
 	s.lc.Unlock()
 	s.changes.notify()
 	s.log.Info("Adding symbol to the running service", "symbol", sym)
