@@ -1,13 +1,15 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/orderflow/orderflow/api"
 	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/capture"
 	"github.com/orderflow/orderflow/engine"
@@ -23,36 +26,156 @@ import (
 	"github.com/orderflow/orderflow/service"
 )
 
+// Pace is how the latency writer keeps its schedule.
+type Pace string
+
+// Paces.
+const (
+	// PaceTimer sleeps until the next frame is due, then writes every
+	// frame that is due, back to back. Go's timers wake about 1 ms late on
+	// Linux, so at 20,000 frames/s the frames leave in bursts of about 20:
+	// cheap for the CPU, hard on the tail latency (a burst queues in the
+	// service).
+	PaceTimer Pace = "timer"
+	// PaceSpin watches the clock without sleeping and writes each frame at
+	// its due time. It keeps one CPU busy, so it belongs in a child process
+	// (LatencyOptions.Writer), where the operating system, not Go's
+	// scheduler, shares the CPUs between the writer and the service.
+	PaceSpin Pace = "spin"
+)
+
 // LatencyOptions configures Latency.
 type LatencyOptions struct {
 	// Rate is the frames written per second (default 20,000).
 	Rate int
 	// Rounds is how many times the recording is played, each to a fresh
-	// service (default 1).
+	// service and a fresh writer (default 1).
 	Rounds int
 	// WarmupFrames are written before samples count in each round
 	// (default 2,000: the connection's and the snapshot's start-up).
 	WarmupFrames int
+	// Pace is the writer's pacing (default PaceTimer).
+	Pace Pace
+	// Push also measures the HTTP push endpoint: the service runs behind
+	// the api package's server on loopback and a WebSocket client reads
+	// /v1/ws?topics=trades; each trade's arrival there is a second sample.
+	Push bool
+	// Files are the recordings, for a writer in another process (the
+	// corpus passed to Latency must be loaded from the same files).
+	Files []string
+	// Writer starts the frame writer; nil runs it in this process
+	// (InProcessWriter). orderflow bench --latency runs it in a child
+	// process.
+	Writer WriterStarter
 	// Progress, if set, is called after each round.
 	Progress func(round, rounds int)
 }
 
+// WriterSpec describes the frame writer of one latency round.
+type WriterSpec struct {
+	Files []string `json:"files"`
+	Rate  int      `json:"rate"`
+	Pace  Pace     `json:"pace"`
+}
+
+// WriterInfo is where a started writer listens.
+type WriterInfo struct {
+	WS   string `json:"ws"`
+	REST string `json:"rest"`
+}
+
+// WriterReport is what a writer tells when it has written every frame.
+type WriterReport struct {
+	// Sent is each frame's send time (Clock) taken just before its write.
+	Sent []int64 `json:"sent"`
+	// Lag is each frame's send time minus its due time, in ns.
+	Lag []int64 `json:"lag"`
+	// WriteNs is the time from the first write to the end of the last.
+	WriteNs int64  `json:"write_ns"`
+	Err     string `json:"err,omitempty"`
+}
+
+// LatencyWriter is a running frame writer: a loopback WebSocket stream
+// that plays the recording once the service connects, and the REST
+// snapshot.
+type LatencyWriter interface {
+	Info() WriterInfo
+	// Report waits until every frame is written.
+	Report(ctx context.Context) (*WriterReport, error)
+	Close() error
+}
+
+// WriterStarter starts the writer of one round.
+type WriterStarter func(ctx context.Context, spec WriterSpec) (LatencyWriter, error)
+
+// Clock is the time base shared by the writer and the service, in ns:
+// the wall clock at process start plus the monotonic time since. Two
+// processes on one machine read the same kernel clock, so their Clock
+// readings compare to within the two start-up readings; within a process
+// it is as steady as the monotonic clock.
+func Clock() int64 { return clockBase + int64(time.Since(clockStart)) }
+
+// toClock converts a time of this process to Clock.
+func toClock(t time.Time) int64 { return clockBase + int64(t.Sub(clockStart)) }
+
+var (
+	clockStart = time.Now()
+	clockBase  = clockStart.UnixNano()
+)
+
+// Percentiles summarizes a latency distribution.
+type Percentiles struct {
+	Samples             int
+	Missing             int64 // trades written but never seen at this point
+	P50, P99, P999, Max time.Duration
+	Mean                time.Duration
+}
+
+func percentiles(all []time.Duration, missing int64) Percentiles {
+	p := Percentiles{Samples: len(all), Missing: missing}
+	if len(all) == 0 {
+		return p
+	}
+	slices.Sort(all)
+	pick := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
+	p.P50, p.P99, p.P999, p.Max = pick(0.50), pick(0.99), pick(0.999), all[len(all)-1]
+	var sum time.Duration
+	for _, d := range all {
+		sum += d
+	}
+	p.Mean = sum / time.Duration(len(all))
+	return p
+}
+
 // LatencyResult holds frame-to-metric latencies.
 type LatencyResult struct {
-	Rate             int
-	Frames           int64 // frames written (trades and depth diffs)
-	Samples          int   // trades timed
-	Missing          int64 // trades written but never seen by OnEvent
-	P50, P99, P999   time.Duration
-	Max, Mean        time.Duration
-	SendLag          time.Duration // how far the writer fell behind its schedule, at worst
-	AchievedRate     float64       // frames per second actually written
-	BookSynced       bool          // the service's book was in sync at the end of every round
+	Rate   int
+	Pace   Pace
+	Child  bool  // the writer ran in another process
+	Frames int64 // frames written (trades and depth diffs)
+	// API is frame write to the trade in the service's metrics (the Go
+	// API: the service's event hook, right after flow.Tracker.Add under
+	// the data lock). Push is frame write to the trade message read by a
+	// WebSocket client of /v1/ws (zero Samples without LatencyOptions.Push).
+	API, Push Percentiles
+	// API in two parts: Wire is frame write to the service's read of it
+	// (loopback, the kernel, waking the reader, frames queued ahead);
+	// Apply is that read to the trade in the metrics (decode, data lock,
+	// sequencing, book and metrics: the service's own time).
+	Wire, Apply Percentiles
+	// WriterLag is how late the writer wrote frames against their
+	// schedule (send time minus due time): what of the latency is the
+	// harness's. Its P999 and Max matter most: a late frame is followed by
+	// a burst of catching-up frames.
+	WriterLag        Percentiles
+	AchievedRate     float64 // frames per second actually written
+	BookSynced       bool    // the service's book was in sync at the end of every round
 	TradesPerRound   int
 	DepthPerRound    int
 	WarmupFrames     int
 	RoundsCompleted  int
 	ServiceTradeSeen int64
+	PushDropped      int64 // trades the push hub skipped or dropped (queue or inbox full)
 }
 
 // latencyFeed is the recording prepared for the writer: the frames of the
@@ -64,6 +187,7 @@ type latencyFeed struct {
 	frames   [][]byte
 	tradeID  []int64
 	firstID  int64
+	span     int64 // last trade id - firstID + 1
 	nTrades  int
 	snapshot []byte
 	channel  string // trade channel: "trade" or "aggTrade"
@@ -95,6 +219,7 @@ func prepareLatencyFeed(c *Corpus) (*latencyFeed, error) {
 			if m.Trade.ID < f.firstID || m.Trade.ID-f.firstID > 50_000_000 {
 				return nil, fmt.Errorf("bench: latency: trade id %d out of range", m.Trade.ID)
 			}
+			f.span = max(f.span, m.Trade.ID-f.firstID+1)
 			f.tradeID = append(f.tradeID, m.Trade.ID)
 			f.nTrades++
 			f.channel = binance.ChannelTrade
@@ -134,11 +259,12 @@ func streamChannel(stream string) string {
 
 // Latency measures the time from writing a trade frame to a loopback
 // WebSocket until the trade is in the service's metrics (the service's
-// OnEvent hook, which runs right after flow.Tracker.Add under the data
-// lock). A writer in this process paces the recording's trade and depth
-// frames at opts.Rate and notes each frame's send time just before the
-// write; the hook looks the trade up by id. Both clocks are the same
-// monotonic clock, so no synchronization error enters.
+// event hook, which runs right after flow.Tracker.Add under the data
+// lock) and, with opts.Push, until a WebSocket client of the HTTP push
+// endpoint has read it. The writer (in this process or, with opts.Writer,
+// in another) paces the recording's trade and depth frames at opts.Rate
+// and notes each frame's send time (Clock) just before the write; the
+// hook and the push client note the arrival time of each trade by id.
 func Latency(ctx context.Context, c *Corpus, opts LatencyOptions) (*LatencyResult, error) {
 	if opts.Rate <= 0 {
 		opts.Rate = 20_000
@@ -147,75 +273,82 @@ func Latency(ctx context.Context, c *Corpus, opts LatencyOptions) (*LatencyResul
 	if opts.WarmupFrames <= 0 {
 		opts.WarmupFrames = 2000
 	}
+	if opts.Pace == "" {
+		opts.Pace = PaceTimer
+	}
+	if opts.Pace != PaceTimer && opts.Pace != PaceSpin {
+		return nil, fmt.Errorf("bench: latency: pace %q: want timer or spin", opts.Pace)
+	}
 	feed, err := prepareLatencyFeed(c)
 	if err != nil {
 		return nil, err
 	}
-	res := &LatencyResult{Rate: opts.Rate, TradesPerRound: feed.nTrades, DepthPerRound: len(feed.frames) - feed.nTrades,
-		WarmupFrames: opts.WarmupFrames, BookSynced: true}
-	var all []time.Duration
-	var written int64
+	start := opts.Writer
+	if start == nil {
+		start = func(ctx context.Context, spec WriterSpec) (LatencyWriter, error) { return startFrameServer(feed, spec) }
+	}
+	res := &LatencyResult{Rate: opts.Rate, Pace: opts.Pace, Child: opts.Writer != nil, TradesPerRound: feed.nTrades,
+		DepthPerRound: len(feed.frames) - feed.nTrades, WarmupFrames: opts.WarmupFrames, BookSynced: true}
+	var apiLat, pushLat, lag, wire, apply []time.Duration
+	var apiMissing, pushMissing int64
 	var writeTime time.Duration
 	for round := range opts.Rounds {
-		lat, st, err := latencyRound(ctx, feed, opts)
+		st, err := latencyRound(ctx, feed, opts, start)
 		if err != nil {
 			return nil, fmt.Errorf("bench: latency round %d: %w", round+1, err)
 		}
-		all = append(all, lat...)
-		res.Missing += st.missing
-		res.SendLag = max(res.SendLag, st.maxLag)
+		apiLat = append(apiLat, st.api...)
+		wire = append(wire, st.wire...)
+		apply = append(apply, st.apply...)
+		pushLat = append(pushLat, st.push...)
+		lag = append(lag, st.lag...)
+		apiMissing += st.apiMissing
+		pushMissing += st.pushMissing
 		res.BookSynced = res.BookSynced && st.synced
 		res.ServiceTradeSeen += st.seen
-		written += int64(len(feed.frames))
+		res.PushDropped += st.pushDropped
+		res.Frames += int64(len(feed.frames))
 		writeTime += st.writeTime
 		res.RoundsCompleted++
 		if opts.Progress != nil {
 			opts.Progress(round+1, opts.Rounds)
 		}
 	}
-	res.Frames = written
-	res.AchievedRate = float64(written) / writeTime.Seconds()
-	if len(all) == 0 {
+	res.AchievedRate = float64(res.Frames) / writeTime.Seconds()
+	res.API = percentiles(apiLat, apiMissing)
+	res.Wire = percentiles(wire, 0)
+	res.Apply = percentiles(apply, 0)
+	res.WriterLag = percentiles(lag, 0)
+	if opts.Push {
+		res.Push = percentiles(pushLat, pushMissing)
+	}
+	if res.API.Samples == 0 {
 		return res, errors.New("bench: latency: no samples")
 	}
-	slices.Sort(all)
-	res.Samples = len(all)
-	pick := func(q float64) time.Duration { return all[min(len(all)-1, int(q*float64(len(all))))] }
-	res.P50, res.P99, res.P999, res.Max = pick(0.50), pick(0.99), pick(0.999), all[len(all)-1]
-	var sum time.Duration
-	for _, d := range all {
-		sum += d
-	}
-	res.Mean = sum / time.Duration(len(all))
 	return res, nil
 }
 
 type roundStats struct {
-	missing   int64
-	seen      int64
-	maxLag    time.Duration
-	synced    bool
-	writeTime time.Duration
+	api, push, lag, wire, apply []time.Duration
+	apiMissing, pushMissing     int64
+	seen, pushDropped           int64
+	synced                      bool
+	writeTime                   time.Duration
 }
 
-func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions) ([]time.Duration, roundStats, error) {
+func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, start WriterStarter) (roundStats, error) {
 	var st roundStats
-	base := time.Now()
-	span := f.tradeID[len(f.tradeID)-1] - f.firstID + 1
-	for _, id := range f.tradeID {
-		span = max(span, id-f.firstID+1)
-	}
-	sent := make([]atomic.Int64, span) // send time (ns since base) by trade id; 0: not timed
-	recv := make([]int64, span)        // written only by OnEvent (one goroutine at a time, under the service's lock)
+	recv := make([]int64, f.span) // arrival (Clock) by trade id - firstID; written only by the hook, under the service's lock
+	read := make([]int64, f.span) // the frame's receive time in the service (Clock), same
 	var seen atomic.Int64
 
-	srv, err := newFrameServer(f, base, sent, opts)
+	w, err := start(ctx, WriterSpec{Files: opts.Files, Rate: opts.Rate, Pace: opts.Pace})
 	if err != nil {
-		return nil, st, err
+		return st, fmt.Errorf("start writer: %w", err)
 	}
-	defer srv.close()
+	defer w.Close()
 
-	ws, rest := srv.urls()
+	ws, rest := w.Info().WS, w.Info().REST
 	svc, err := service.New(service.Config{
 		Symbols: []string{f.symbol}, Market: market.Spot, WSURL: ws, RESTURL: rest,
 		TradeChannel: f.channel, DepthChannel: f.depth, Backfill: -1, LogTrades: -1,
@@ -224,19 +357,29 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions) ([]t
 			if ev.Trade == nil {
 				return
 			}
-			now := time.Since(base).Nanoseconds()
+			now := Clock()
 			i := ev.Trade.ID - f.firstID
 			if i >= 0 && i < int64(len(recv)) {
 				recv[i] = now
+				if !ev.Received.IsZero() {
+					read[i] = toClock(ev.Received)
+				}
 				seen.Add(1)
 			}
 		},
 	})
 	if err != nil {
-		return nil, st, err
+		return st, err
+	}
+	var pc *pushClient
+	if opts.Push {
+		if pc, err = startPushClient(ctx, svc, f); err != nil {
+			return st, err
+		}
+		defer pc.close()
 	}
 	if err := svc.Start(ctx); err != nil {
-		return nil, st, err
+		return st, err
 	}
 	stopped := false
 	stop := func() error {
@@ -250,17 +393,16 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions) ([]t
 	}
 	defer stop()
 
-	// Wait for the writer to finish, then for the last trade to land.
-	select {
-	case <-srv.done:
-	case <-ctx.Done():
-		return nil, st, ctx.Err()
+	rep, err := w.Report(ctx)
+	if err != nil {
+		return st, err
 	}
-	if srv.err != nil {
-		return nil, st, srv.err
+	if len(rep.Sent) != len(f.frames) || len(rep.Lag) != len(f.frames) {
+		return st, fmt.Errorf("writer reported %d send times for %d frames", len(rep.Sent), len(f.frames))
 	}
+	// The last trade lands a moment after its write.
 	deadline := time.Now().Add(5 * time.Second)
-	for seen.Load() < int64(f.nTrades) && time.Now().Before(deadline) {
+	for (seen.Load() < int64(f.nTrades) || (pc != nil && pc.seen.Load() < int64(f.nTrades))) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	st.seen = seen.Load()
@@ -269,27 +411,133 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions) ([]t
 		return nil
 	})
 	if err != nil {
-		return nil, st, err
+		return st, err
+	}
+	if pc != nil {
+		st.pushDropped = pc.dropped()
+		pc.close()
 	}
 	if err := stop(); err != nil {
-		return nil, st, err
+		return st, err
 	}
-	st.maxLag = time.Duration(srv.maxLag)
-	st.writeTime = srv.writeTime
-	lat := make([]time.Duration, 0, f.nTrades)
+	st.writeTime = time.Duration(rep.WriteNs)
 	for k, id := range f.tradeID {
-		if id < 0 || k < opts.WarmupFrames {
+		if k < opts.WarmupFrames {
+			continue
+		}
+		st.lag = append(st.lag, time.Duration(rep.Lag[k]))
+		if id < 0 {
 			continue
 		}
 		i := id - f.firstID
-		s := sent[i].Load()
+		sent := rep.Sent[k]
 		if recv[i] == 0 {
-			st.missing++
+			st.apiMissing++
+		} else {
+			st.api = append(st.api, time.Duration(recv[i]-sent))
+			if read[i] != 0 {
+				st.wire = append(st.wire, time.Duration(read[i]-sent))
+				st.apply = append(st.apply, time.Duration(recv[i]-read[i]))
+			}
+		}
+		if pc != nil {
+			if at := pc.recv[i]; at == 0 {
+				st.pushMissing++
+			} else {
+				st.push = append(st.push, time.Duration(at-sent))
+			}
+		}
+	}
+	return st, nil
+}
+
+// pushClient serves the service's HTTP API on loopback and reads
+// /v1/ws?topics=trades as a client would, noting each trade's arrival.
+type pushClient struct {
+	srv    *api.Server
+	hs     *http.Server
+	conn   *websocket.Conn
+	recv   []int64 // arrival (Clock) by trade id - firstID; read after close
+	seen   atomic.Int64
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+func startPushClient(ctx context.Context, svc *service.Service, f *latencyFeed) (*pushClient, error) {
+	srv := api.New(svc, api.Options{RateLimit: -1, Logger: slog.New(slog.DiscardHandler)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	p := &pushClient{srv: srv, hs: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}, recv: make([]int64, f.span)}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = p.hs.Serve(ln)
+	}()
+	var cctx context.Context
+	cctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	dctx, dcancel := context.WithTimeout(cctx, 10*time.Second)
+	defer dcancel()
+	c, _, err := websocket.Dial(dctx, "ws://"+ln.Addr().String()+"/v1/ws?topics=trades&symbols="+f.symbol, nil)
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("push client: %w", err)
+	}
+	c.SetReadLimit(1 << 20)
+	p.conn = c
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.read(cctx, f)
+	}()
+	return p, nil
+}
+
+// read notes the arrival of every trade message. A trade message is
+// {"type":"trade","symbol":..,"data":{"symbol":..,"id":N,...}}.
+func (p *pushClient) read(ctx context.Context, f *latencyFeed) {
+	var msg struct {
+		Type string `json:"type"`
+		Data struct {
+			ID int64 `json:"id"`
+		} `json:"data"`
+	}
+	for {
+		_, b, err := p.conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		now := Clock()
+		msg.Type = ""
+		if json.Unmarshal(b, &msg) != nil || msg.Type != "trade" {
 			continue
 		}
-		lat = append(lat, time.Duration(recv[i]-s))
+		if i := msg.Data.ID - f.firstID; i >= 0 && i < int64(len(p.recv)) {
+			p.recv[i] = now
+			p.seen.Add(1)
+		}
 	}
-	return lat, st, nil
+}
+
+func (p *pushClient) dropped() int64 {
+	st := p.srv.Hub().Stats()
+	return int64(st.Dropped + st.InboxDropped)
+}
+
+// close ends the client, the hub and the server, and waits for them.
+func (p *pushClient) close() {
+	p.once.Do(func() {
+		if p.conn != nil {
+			_ = p.conn.CloseNow()
+		}
+		p.cancel()
+		p.srv.Close()
+		_ = p.hs.Close()
+		p.wg.Wait()
+	})
 }
 
 // frameServer is a loopback Binance stand-in: one WebSocket stream that
@@ -297,28 +545,40 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions) ([]t
 // recorded REST depth snapshot.
 type frameServer struct {
 	f      *latencyFeed
+	spec   WriterSpec
 	ln     net.Listener
 	hs     *http.Server
-	base   time.Time
-	sent   []atomic.Int64
-	opts   LatencyOptions
 	once   sync.Once
-	done   chan struct{}
-	err    error
-	maxLag int64
-	// writeTime is the time from the first write to the last.
-	writeTime time.Duration
-	wg        sync.WaitGroup
-	cancel    context.CancelFunc
-	ctx       context.Context
+	done   chan struct{} // closed when rep is complete
+	rep    WriterReport
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	ctx    context.Context
 }
 
-func newFrameServer(f *latencyFeed, base time.Time, sent []atomic.Int64, opts LatencyOptions) (*frameServer, error) {
+// InProcessWriter starts the frame writer of a latency round in this
+// process, for the files of spec.
+func InProcessWriter(ctx context.Context, spec WriterSpec) (LatencyWriter, error) {
+	c, err := Load(spec.Files)
+	if err != nil {
+		return nil, err
+	}
+	f, err := prepareLatencyFeed(c)
+	if err != nil {
+		return nil, err
+	}
+	return startFrameServer(f, spec)
+}
+
+func startFrameServer(f *latencyFeed, spec WriterSpec) (*frameServer, error) {
+	if spec.Rate <= 0 {
+		return nil, fmt.Errorf("bench: latency writer: rate %d", spec.Rate)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &frameServer{f: f, ln: ln, base: base, sent: sent, opts: opts, done: make(chan struct{})}
+	s := &frameServer{f: f, spec: spec, ln: ln, done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v3/depth", func(w http.ResponseWriter, r *http.Request) {
@@ -336,15 +596,28 @@ func newFrameServer(f *latencyFeed, base time.Time, sent []atomic.Int64, opts La
 	return s, nil
 }
 
-func (s *frameServer) urls() (ws, rest string) {
+func (s *frameServer) Info() WriterInfo {
 	a := s.ln.Addr().String()
-	return "ws://" + a, "http://" + a
+	return WriterInfo{WS: "ws://" + a, REST: "http://" + a}
 }
 
-func (s *frameServer) close() {
+func (s *frameServer) Report(ctx context.Context) (*WriterReport, error) {
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.rep.Err != "" {
+		return nil, errors.New(s.rep.Err)
+	}
+	return &s.rep, nil
+}
+
+func (s *frameServer) Close() error {
 	s.cancel()
 	_ = s.hs.Close()
 	s.wg.Wait()
+	return nil
 }
 
 // stream serves the first connection the frames; later ones (a reconnect
@@ -363,42 +636,99 @@ func (s *frameServer) stream(w http.ResponseWriter, r *http.Request) {
 		<-ctx.Done()
 		return
 	}
-	s.err = s.play(ctx, c)
+	if err := s.play(ctx, c); err != nil {
+		s.rep.Err = err.Error()
+	}
 	close(s.done)
-	if s.err == nil {
+	if s.rep.Err == "" {
 		// Keep the connection open until the round ends, as Binance
 		// would, so the service does not see a disconnect.
 		<-ctx.Done()
 	}
 }
 
-// play writes the frames on schedule: frame k at start + k/rate. Sleeping
-// is too coarse for 50 µs gaps, so the last stretch before each frame is
-// a spin that yields the processor.
+// play writes the frames on schedule: frame k is due at start + k/rate.
+// Each frame's send time is taken just before its write, so a late writer
+// does not count against the service; how late it ran is in rep.Lag.
 func (s *frameServer) play(ctx context.Context, c *websocket.Conn) error {
-	interval := time.Second / time.Duration(s.opts.Rate)
-	start := time.Now()
+	n := len(s.f.frames)
+	s.rep.Sent = make([]int64, n)
+	s.rep.Lag = make([]int64, n)
+	interval := float64(time.Second) / float64(s.spec.Rate)
+	start := Clock()
 	for k, fr := range s.f.frames {
-		due := start.Add(time.Duration(k) * interval)
-		for {
-			d := time.Until(due)
-			if d <= 0 {
-				s.maxLag = max(s.maxLag, int64(-d))
-				break
-			}
-			if d > 200*time.Microsecond {
-				time.Sleep(d - 100*time.Microsecond)
+		due := start + int64(float64(k)*interval)
+		now := Clock()
+		if d := due - now; d > 0 {
+			if s.spec.Pace == PaceSpin {
+				for now < due {
+					now = Clock()
+				}
 			} else {
-				runtime.Gosched()
+				time.Sleep(time.Duration(d))
+				now = Clock()
 			}
 		}
-		if id := s.f.tradeID[k]; id >= 0 {
-			s.sent[id-s.f.firstID].Store(time.Since(s.base).Nanoseconds())
-		}
+		s.rep.Sent[k] = now
+		s.rep.Lag[k] = now - due
 		if err := c.Write(ctx, websocket.MessageText, fr); err != nil {
 			return fmt.Errorf("write frame %d: %w", k, err)
 		}
 	}
-	s.writeTime = time.Since(start)
+	s.rep.WriteNs = Clock() - start
 	return nil
+}
+
+// ServeLatencyWriter runs the frame writer of one latency round until ctx
+// ends: it writes its WriterInfo as one JSON line to w, plays the frames
+// once the service connects, then writes the WriterReport as a second
+// line. It is the child side of a WriterStarter that runs the writer in
+// another process.
+func ServeLatencyWriter(ctx context.Context, spec WriterSpec, w io.Writer) error {
+	lw, err := InProcessWriter(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer lw.Close()
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(lw.Info()); err != nil {
+		return err
+	}
+	rep, err := lw.Report(ctx)
+	if err != nil {
+		rep = &WriterReport{Err: err.Error()}
+	}
+	if err := enc.Encode(rep); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// ReadWriterLines reads a child writer's two JSON lines from r: info at
+// once, then the report through the returned function.
+func ReadWriterLines(r io.Reader) (WriterInfo, func() (*WriterReport, error), error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var info WriterInfo
+	line, err := br.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &info)
+	}
+	if err != nil {
+		return info, nil, fmt.Errorf("bench: latency writer: %w", err)
+	}
+	return info, func() (*WriterReport, error) {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			return nil, fmt.Errorf("bench: latency writer report: %w", err)
+		}
+		var rep WriterReport
+		if err := json.Unmarshal(line, &rep); err != nil {
+			return nil, fmt.Errorf("bench: latency writer report: %w", err)
+		}
+		if rep.Err != "" {
+			return nil, fmt.Errorf("bench: latency writer: %s", rep.Err)
+		}
+		return &rep, nil
+	}, nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -9,27 +10,111 @@ import (
 
 func TestLatencyOnSpotBTCUSDT(t *testing.T) {
 	c := mustCorpus(t)
-	res, err := Latency(context.Background(), c, LatencyOptions{Rate: 50_000, Rounds: 1, WarmupFrames: 1000})
+	res, err := Latency(context.Background(), c, LatencyOptions{Rate: 50_000, Rounds: 1, WarmupFrames: 1000, Push: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkLatency(t, res, true)
+}
+
+// checkLatency checks a one-round result of the spot BTCUSDT recording.
+func checkLatency(t *testing.T, res *LatencyResult, push bool) {
+	t.Helper()
 	// SOURCES.md entry 1: 19,904 trades and 6,495 depth diffs.
 	if res.TradesPerRound != 19904 || res.DepthPerRound != 3451+3044 {
 		t.Fatalf("feed: %d trades, %d diffs", res.TradesPerRound, res.DepthPerRound)
 	}
-	if res.Missing != 0 || !res.BookSynced {
-		t.Fatalf("missing %d trades, book synced %v", res.Missing, res.BookSynced)
+	if res.API.Missing != 0 || !res.BookSynced {
+		t.Fatalf("missing %d trades, book synced %v", res.API.Missing, res.BookSynced)
 	}
 	if res.ServiceTradeSeen != 19904 {
 		t.Fatalf("service saw %d trades", res.ServiceTradeSeen)
 	}
-	// Every trade after the first 1,000 frames is a sample.
-	if res.Samples < 19904-1000 || res.Samples >= 19904 {
-		t.Fatalf("samples %d", res.Samples)
+	// Every trade after the first 1,000 frames is a sample, and every
+	// one came from a frame, so each has its two parts.
+	if res.API.Samples < 19904-1000 || res.API.Samples >= 19904 {
+		t.Fatalf("samples %d", res.API.Samples)
 	}
-	if res.P50 <= 0 || res.P50 > res.P99 || res.P99 > res.P999 || res.P999 > res.Max {
-		t.Fatalf("percentiles out of order: %+v", res)
+	if res.Wire.Samples != res.API.Samples || res.Apply.Samples != res.API.Samples {
+		t.Fatalf("parts: wire %d, apply %d samples of %d", res.Wire.Samples, res.Apply.Samples, res.API.Samples)
 	}
+	// Every frame after the warm-up has a writer lateness.
+	if res.WriterLag.Samples != 19904+6495-1000 {
+		t.Fatalf("writer lateness samples %d", res.WriterLag.Samples)
+	}
+	for name, p := range map[string]Percentiles{"api": res.API, "wire": res.Wire, "apply": res.Apply} {
+		if p.P50 <= 0 || p.P50 > p.P99 || p.P99 > p.P999 || p.P999 > p.Max {
+			t.Fatalf("%s: percentiles out of order: %+v", name, p)
+		}
+	}
+	// The parts add up to the whole, sample by sample, so their means do.
+	if d := res.API.Mean - res.Wire.Mean - res.Apply.Mean; d < -time.Microsecond || d > time.Microsecond {
+		t.Fatalf("mean %v != wire %v + apply %v", res.API.Mean, res.Wire.Mean, res.Apply.Mean)
+	}
+	if !push {
+		return
+	}
+	// The push hub may skip trades for a slow client, but counts them.
+	if res.Push.Samples == 0 || res.Push.Samples+int(res.Push.Missing) != res.API.Samples {
+		t.Fatalf("push: %d samples + %d missing, want %d", res.Push.Samples, res.Push.Missing, res.API.Samples)
+	}
+	if res.Push.Missing > res.PushDropped {
+		t.Fatalf("push: %d missing but the hub dropped only %d", res.Push.Missing, res.PushDropped)
+	}
+	// A trade reaches a push client only after it is in the metrics.
+	if res.Push.P50 < res.API.P50 {
+		t.Fatalf("push p50 %v before the metric's %v", res.Push.P50, res.API.P50)
+	}
+}
+
+// The writer's child-process protocol (two JSON lines), here over a pipe
+// to a writer in this process, with the spin pace.
+func TestLatencyWriterProtocol(t *testing.T) {
+	c := mustCorpus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := func(ctx context.Context, spec WriterSpec) (LatencyWriter, error) {
+		pr, pw := io.Pipe()
+		wctx, wcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			err := ServeLatencyWriter(wctx, spec, pw)
+			pw.CloseWithError(err)
+			done <- err
+		}()
+		info, report, err := ReadWriterLines(pr)
+		if err != nil {
+			wcancel()
+			<-done
+			return nil, err
+		}
+		return &pipeWriter{info: info, report: report, cancel: wcancel, done: done, pr: pr}, nil
+	}
+	res, err := Latency(ctx, c, LatencyOptions{Rate: 50_000, Rounds: 1, WarmupFrames: 1000, Pace: PaceSpin,
+		Files: defaultFiles(), Writer: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Child || res.Pace != PaceSpin {
+		t.Fatalf("result %+v", res)
+	}
+	checkLatency(t, res, false)
+}
+
+type pipeWriter struct {
+	info   WriterInfo
+	report func() (*WriterReport, error)
+	cancel context.CancelFunc
+	done   chan error
+	pr     *io.PipeReader
+}
+
+func (p *pipeWriter) Info() WriterInfo                              { return p.info }
+func (p *pipeWriter) Report(context.Context) (*WriterReport, error) { return p.report() }
+func (p *pipeWriter) Close() error {
+	p.cancel()
+	_ = p.pr.Close()
+	return <-p.done
 }
 
 func TestScaleSmoke(t *testing.T) {

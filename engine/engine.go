@@ -500,6 +500,16 @@ func (e *Engine) Decode(frame []byte) (*binance.Message, error) {
 	return &e.msg, nil
 }
 
+// CountDecoded counts a frame decoded outside the engine, as Decode
+// counts its own: the service decodes on each connection's goroutine,
+// before it takes its data lock. failed says the decode failed.
+func (e *Engine) CountDecoded(failed bool) {
+	e.stats.Frames++
+	if failed {
+		e.stats.DecodeErrors++
+	}
+}
+
 // CountUnknownSymbol counts a message for a symbol nobody subscribed.
 func (e *Engine) CountUnknownSymbol() {
 	e.stats.UnknownSymbol++

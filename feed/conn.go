@@ -738,11 +738,21 @@ func (c *Conn) detach(s *session) {
 }
 
 // readLoop reads s until it fails; it is s's only reader.
+//
+// The reads themselves take no context: the websocket library arms a
+// context.AfterFunc for every read with a cancellable context, an
+// allocation and two atomic swaps per frame. Instead ctx's end closes the
+// connection once, which ends the read in progress the same way.
 func (c *Conn) readLoop(ctx context.Context, s *session) {
 	defer close(s.done)
+	stop := context.AfterFunc(ctx, func() { s.ws.CloseNow() })
+	defer stop()
 	for {
-		_, r, err := s.ws.Reader(ctx)
+		_, r, err := s.ws.Reader(context.Background())
 		if err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
 			s.err = err
 			return
 		}
@@ -757,6 +767,9 @@ func (c *Conn) readLoop(ctx context.Context, s *session) {
 				break
 			}
 			if err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
+				}
 				s.err = err
 				return
 			}

@@ -39,6 +39,10 @@ type streamConn struct {
 	conn   *feed.Conn
 	n      int // streams assigned, including ones being subscribed
 	cancel context.CancelFunc
+	// dec and msg decode the connection's frames on its reader goroutine,
+	// outside the data lock (feed never overlaps a Conn's handler calls).
+	dec *binance.Decoder
+	msg binance.Message
 }
 
 // connStreams is a live SUBSCRIBE or UNSUBSCRIBE to send on one connection.
@@ -69,6 +73,7 @@ type run struct {
 
 	mu      sync.Mutex // the data lock: guards everything below
 	eng     *engine.Engine
+	recv    time.Time // receive time of the frame being applied (zero outside onFrame)
 	symbols []string              // active symbols, in the order added
 	seqs    map[string]*sequencer // one per active symbol: the active set
 	logged  map[string]int64
@@ -261,8 +266,9 @@ func channelOf(stream string) string {
 
 func (r *run) newConn(sc *streamConn, streams []string) (*feed.Conn, error) {
 	cfg := &r.s.cfg
+	sc.dec = binance.NewDecoder()
 	c, err := feed.NewConn(feed.Options{BaseURL: cfg.WSURL, Market: cfg.Market, Path: sc.path, Streams: streams,
-		Handler: r.onFrame, Logger: r.log, HTTPClient: r.hc, DialTimeout: cfg.DialTimeout,
+		Handler: func(frame []byte, recv time.Time) { r.onFrame(sc, frame, recv) }, Logger: r.log, HTTPClient: r.hc, DialTimeout: cfg.DialTimeout,
 		StaleTimeout: cfg.StaleTimeout, ReplyTimeout: cfg.ReplyTimeout, BackoffMin: cfg.BackoffMin,
 		BackoffMax: cfg.BackoffMax, DialLimiter: cfg.DialLimiter,
 		OnStatus: func(old, new feed.State) {
@@ -487,14 +493,18 @@ func symbolOf(m *binance.Message) string {
 	return ""
 }
 
-// onFrame is every connection's handler: decode and apply under the data
-// lock. The frame is not retained.
-func (r *run) onFrame(frame []byte, _ time.Time) {
+// onFrame is every connection's handler: decode on the connection's
+// goroutine, then apply under the data lock, so connections decode in
+// parallel and the lock is held only for the book and metrics. The frame
+// is not retained.
+func (r *run) onFrame(sc *streamConn, frame []byte, recv time.Time) {
+	m := &sc.msg
+	derr := sc.dec.Decode(frame, m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, err := r.eng.Decode(frame)
-	if err != nil {
-		r.log.Warn("frame rejected", "err", err, "frame", snippet(frame))
+	r.eng.CountDecoded(derr != nil)
+	if derr != nil {
+		r.log.Warn("frame rejected", "err", fmt.Errorf("%w: %w", engine.ErrDecode, derr), "frame", snippet(frame))
 		return
 	}
 	if sym := symbolOf(m); sym != "" && r.seqs[sym] == nil {
@@ -503,6 +513,8 @@ func (r *run) onFrame(frame []byte, _ time.Time) {
 		r.eng.CountUnknownSymbol()
 		return
 	}
+	r.recv = recv
+	defer func() { r.recv = time.Time{} }()
 	if m.Kind == binance.KindAggTrade {
 		r.sequence(&m.Trade)
 		return
@@ -666,7 +678,7 @@ func (r *run) onTrade(sym *engine.Symbol, t *market.Trade) {
 		r.log.Log(r.ctx, lvl, FormatTradeLine(n, t), "symbol", t.Symbol, "id", t.ID, "time", t.Time)
 	}
 	if r.s.cfg.OnEvent != nil {
-		r.s.cfg.OnEvent(Event{Symbol: sym.Name, Trade: t})
+		r.s.cfg.OnEvent(Event{Symbol: sym.Name, Trade: t, Received: r.recv})
 	}
 }
 

@@ -156,6 +156,10 @@ type Event struct {
 	Trade    *market.Trade // a trade accepted into the metrics
 	Bar      *flow.Bar     // a closed bar
 	Interval time.Duration // the bar's interval
+	// Received is the local receive time of the WebSocket frame that
+	// carried the trade (zero for trades fetched from REST and for bars):
+	// how long the service took is time.Since(Received).
+	Received time.Time
 }
 
 func (c *Config) withDefaults() (Config, error) {

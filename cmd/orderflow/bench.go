@@ -38,7 +38,12 @@ type benchFlags struct {
 	scaleTime   time.Duration
 	scaleSearch bool
 	scaleSync   time.Duration
+	pace        string
+	push        bool
+	writer      string
 	progress    bool
+	// The frame writer child process of --latency.
+	writerChild bool
 	// The simulator child process of --scale.
 	simChild  bool
 	simFanout int
@@ -58,6 +63,10 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	fs.BoolVar(&f.latency, "latency", false, "measure frame-to-metric latency over loopback WebSocket through the service")
 	fs.IntVar(&f.rate, "rate", 20000, "latency: frames per second written")
 	fs.IntVar(&f.rounds, "rounds", 3, "latency: rounds of the recording (a fresh service each)")
+	fs.StringVar(&f.pace, "pace", "spin", "latency: writer pacing: spin (writes each frame at its due time, keeps one CPU busy) or timer (sleeps, then writes what is due in a burst)")
+	fs.BoolVar(&f.push, "push", true, "latency: also measure through the HTTP push endpoint (/v1/ws)")
+	fs.StringVar(&f.writer, "writer", "child", "latency: where the frame writer runs: child (another process, so it does not share Go's scheduler with the service) or inproc")
+	fs.BoolVar(&f.writerChild, "latency-writer-child", false, "internal: run the frame writer of --latency in this process and print where it listens")
 	fs.BoolVar(&f.scale, "scale", false, "measure CPU and memory per symbol against the simulator fanning the recording out to N symbols")
 	fs.StringVar(&f.scaleN, "scale-n", "1,10,100,1000", "scale: comma-separated symbol counts")
 	fs.DurationVar(&f.scaleTime, "scale-time", 15*time.Second, "scale: measured time per symbol count (after warm-up)")
@@ -94,6 +103,9 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	}
 	if f.simChild {
 		return runSimChild(ctx, env, f.simFanout, f.simSpeed, files)
+	}
+	if f.writerChild {
+		return bench.ServeLatencyWriter(ctx, bench.WriterSpec{Files: files, Rate: f.rate, Pace: bench.Pace(f.pace)}, env.stdout)
 	}
 	prev := runtime.GOMAXPROCS(f.cpus)
 	defer runtime.GOMAXPROCS(prev)
@@ -229,7 +241,20 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 	if err != nil {
 		return err
 	}
-	opts := bench.LatencyOptions{Rate: f.rate, Rounds: f.rounds}
+	opts := bench.LatencyOptions{Rate: f.rate, Rounds: f.rounds, Pace: bench.Pace(f.pace), Push: f.push, Files: files}
+	switch f.writer {
+	case "child":
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: latency: %w", err)
+		}
+		opts.Writer = func(ctx context.Context, spec bench.WriterSpec) (bench.LatencyWriter, error) {
+			return startChildWriter(ctx, exe, spec)
+		}
+	case "inproc":
+	default:
+		return fmt.Errorf("%w: --writer %q: want child or inproc", errUsage, f.writer)
+	}
 	if f.progress {
 		opts.Progress = func(r, n int) { fmt.Fprintf(env.stderr, "\rlatency: round %d/%d done", r, n) }
 	}
@@ -241,15 +266,110 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 		return err
 	}
 	w := env.stdout
-	fmt.Fprintf(w, "\nframe-to-metric latency over loopback WebSocket (writer in this process -> service -> OnEvent), %d rounds:\n", res.RoundsCompleted)
-	fmt.Fprintf(w, "  rate: %d frames/s asked, %.0f achieved (writer at worst %v behind schedule); per round %d trades + %d depth diffs, first %d frames not timed\n",
-		res.Rate, res.AchievedRate, res.SendLag.Round(time.Microsecond), res.TradesPerRound, res.DepthPerRound, res.WarmupFrames)
-	fmt.Fprintf(w, "  samples %d, missing %d, book in sync at the end of every round: %v\n", res.Samples, res.Missing, res.BookSynced)
-	fmt.Fprintf(w, "  p50 %v  p99 %v  p999 %v  max %v  mean %v   (target p99 < 100µs)\n",
-		res.P50.Round(100*time.Nanosecond), res.P99.Round(100*time.Nanosecond), res.P999.Round(100*time.Nanosecond),
-		res.Max.Round(time.Microsecond), res.Mean.Round(100*time.Nanosecond))
-	fmt.Fprintf(w, "  HTTP push endpoint: not measured (the api package serves no push endpoint yet)\n")
+	where := "this process"
+	if res.Child {
+		where = "a child process"
+	}
+	fmt.Fprintf(w, "\nframe-to-metric latency over loopback WebSocket, %d rounds; writer in %s, pace %s:\n", res.RoundsCompleted, where, res.Pace)
+	fmt.Fprintf(w, "  rate: %d frames/s asked, %.0f achieved; per round %d trades + %d depth diffs, first %d frames not timed\n",
+		res.Rate, res.AchievedRate, res.TradesPerRound, res.DepthPerRound, res.WarmupFrames)
+	fmt.Fprintf(w, "  book in sync at the end of every round: %v\n", res.BookSynced)
+	t := newTable(w)
+	fmt.Fprintln(t, "  \tsamples\tmissing\tp50\tp99\tp999\tmax\tmean")
+	row := func(name string, p bench.Percentiles) {
+		r := func(d time.Duration) time.Duration { return d.Round(100 * time.Nanosecond) }
+		fmt.Fprintf(t, "  %s\t%d\t%d\t%v\t%v\t%v\t%v\t%v\n", name, p.Samples, p.Missing, r(p.P50), r(p.P99), r(p.P999), r(p.Max), r(p.Mean))
+	}
+	row("frame -> Go API (service event hook)", res.API)
+	row("  of which: write -> service read (wire)", res.Wire)
+	row("  of which: read -> metric (service)", res.Apply)
+	if f.push {
+		row("frame -> HTTP push client (/v1/ws)", res.Push)
+	}
+	row("writer lateness (send - due), every frame", res.WriterLag)
+	t.Flush()
+	if f.push {
+		fmt.Fprintf(w, "  push hub: %d trades skipped or dropped\n", res.PushDropped)
+	}
+	fmt.Fprintf(w, "  target: p99 < 100µs (Go API)\n")
 	return nil
+}
+
+// childWriter is a latency frame writer in a child process (orderflow
+// bench --latency-writer-child).
+type childWriter struct {
+	cmd    *exec.Cmd
+	info   bench.WriterInfo
+	report func() (*bench.WriterReport, error)
+	cancel context.CancelFunc
+	waited chan error
+}
+
+func (c *childWriter) Info() bench.WriterInfo { return c.info }
+
+func (c *childWriter) Report(ctx context.Context) (*bench.WriterReport, error) {
+	type res struct {
+		r   *bench.WriterReport
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		r, err := c.report()
+		ch <- res{r, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.r, r.err
+	case <-ctx.Done():
+		c.cancel() // kills the child, which ends the read
+		<-ch
+		return nil, ctx.Err()
+	}
+}
+
+func (c *childWriter) Close() error {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.waited:
+	case <-time.After(10 * time.Second):
+		c.cancel()
+		<-c.waited
+	}
+	c.cancel()
+	return nil
+}
+
+func startChildWriter(ctx context.Context, exe string, spec bench.WriterSpec) (*childWriter, error) {
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	args := []string{"bench", "--latency-writer-child", "--rate", strconv.Itoa(spec.Rate), "--pace", string(spec.Pace), "--progress=false"}
+	args = append(args, spec.Files...)
+	cmd := exec.CommandContext(cctx, exe, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("bench: start writer process: %w", err)
+	}
+	c := &childWriter{cmd: cmd, cancel: cancel, waited: make(chan error, 1)}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, out)
+		pw.CloseWithError(err)
+		c.waited <- cmd.Wait()
+	}()
+	info, report, err := bench.ReadWriterLines(pr)
+	if err != nil {
+		cancel()
+		_ = pr.Close()
+		<-c.waited
+		return nil, err
+	}
+	c.info, c.report = info, report
+	return c, nil
 }
 
 func benchScale(ctx context.Context, env *environ, f *benchFlags, files []string) error {
