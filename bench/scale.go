@@ -50,11 +50,13 @@ type SimHandle interface {
 type SimStarter func(ctx context.Context, spec SimSpec) (SimHandle, error)
 
 // newSim builds the simulator of a spec: looping (the measurement may
-// outlast one round), with a REST weight budget no test of ours reaches,
-// since the service's own limiter already keeps to Binance's.
+// outlast one round), with Binance's REST weight budget (6,000 a minute on
+// spot), so a service that spent more would be answered 429 and be slower
+// to sync, as against Binance, and its per-connection limits (1,024
+// streams, 5 messages a second, the slow-consumer drop).
 func newSim(spec SimSpec) (*sim.Server, error) {
 	return sim.New(sim.Config{Files: spec.Files, Speed: spec.Speed, Loop: true, Fanout: max(spec.Fanout, 1),
-		WeightLimit: 1 << 30, Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler)})
 }
 
 // clockServer serves a simulator's replay clock as Unix ms on /clock.

@@ -73,7 +73,7 @@ type run struct {
 
 	mu      sync.Mutex // the data lock: guards everything below
 	eng     *engine.Engine
-	recv    time.Time // receive time of the frame being applied (zero outside onFrame)
+	recv    time.Time             // receive time of the frame being applied (zero outside onFrame)
 	symbols []string              // active symbols, in the order added
 	seqs    map[string]*sequencer // one per active symbol: the active set
 	logged  map[string]int64
@@ -317,7 +317,9 @@ func (r *run) start(ctx context.Context) error {
 	for _, sc := range fresh {
 		r.launch(sc)
 	}
-	r.goTask("depth snapshot worker", r.ctx, r.snapshotWorker)
+	for i := range snapshotWorkers {
+		r.goTask(fmt.Sprintf("depth snapshot worker %d", i+1), r.ctx, r.snapshotWorker)
+	}
 	r.goTask("trade backfill worker", r.ctx, r.backfillWorker)
 	if r.s.cfg.AuditInterval > 0 {
 		r.goTask("book self-audit", r.ctx, r.auditWorker)
@@ -696,9 +698,9 @@ func (r *run) wantSnapshot(symbol string) {
 	signal(r.snapSig)
 }
 
-// snapshotWorker fetches depth snapshots as books ask for them. The REST
-// client's weight limiter and snapshot gate keep many resyncing symbols
-// from becoming a thundering herd.
+// snapshotWorker fetches depth snapshots as books ask for them; a run has
+// snapshotWorkers of them. The REST client's weight limiter and snapshot
+// gate keep many resyncing symbols from becoming a thundering herd.
 func (r *run) snapshotWorker(ctx context.Context) error {
 	var snap market.DepthSnapshot
 	failures := 0
@@ -718,6 +720,9 @@ func (r *run) snapshotWorker(ctx context.Context) error {
 			}
 			if sym != "" {
 				delete(r.snapWant, sym)
+				if len(r.snapWant) > 0 {
+					signal(r.snapSig) // the other worker takes the next one
+				}
 			}
 			r.mu.Unlock()
 			if sym == "" {

@@ -131,8 +131,9 @@ type Config struct {
 	// returns).
 	OnEvent func(Event)
 	// MaxStreamsPerConn caps the streams of one WebSocket connection; a
-	// symbol added to full connections gets a new one. Default and maximum
-	// binance.MaxStreamsPerConn (1024, spot and USD-M).
+	// symbol added to full connections gets a new one. Default
+	// DefaultStreamsPerConn (400); maximum binance.MaxStreamsPerConn
+	// (1024, spot and USD-M).
 	MaxStreamsPerConn int
 	// DialLimiter bounds WebSocket connection attempts. Default
 	// feed.DefaultDialLimiter, shared by the whole process (Binance allows
@@ -149,6 +150,17 @@ type Config struct {
 	// leases.
 	Sharded bool
 }
+
+// DefaultStreamsPerConn is the default of Config.MaxStreamsPerConn: 200
+// spot symbols with a trade and a depth stream each. Binance allows 1,024
+// streams on a connection, but a full one carries about 20,000 frames/s
+// when every symbol is as busy as BTCUSDT, and one reader that is held up
+// for a moment (a busy machine, a long book resync) lets the server's
+// send queue fill: Binance, and the simulator, drop such a slow consumer,
+// and every book on it must resync. Smaller connections share the load
+// between several readers and lose fewer books at once; 1,000 symbols take
+// 5 of the 300 connection attempts Binance allows per 5 minutes.
+const DefaultStreamsPerConn = 400
 
 // Event is what OnEvent receives.
 type Event struct {
@@ -205,7 +217,10 @@ func (c *Config) withDefaults() (Config, error) {
 	if !slices.Contains(depthChannels(d.Market), d.DepthChannel) {
 		return d, fmt.Errorf("service: depth channel %q: want one of %s", d.DepthChannel, strings.Join(depthChannels(d.Market), ", "))
 	}
-	if d.MaxStreamsPerConn <= 0 || d.MaxStreamsPerConn > binance.MaxStreamsPerConn {
+	if d.MaxStreamsPerConn <= 0 {
+		d.MaxStreamsPerConn = DefaultStreamsPerConn
+	}
+	if d.MaxStreamsPerConn > binance.MaxStreamsPerConn {
 		d.MaxStreamsPerConn = binance.MaxStreamsPerConn
 	}
 	if d.MaxStreamsPerConn < 2 {
@@ -555,8 +570,31 @@ func (st Status) Ready() bool {
 }
 
 // restClient builds the REST client a run uses.
+//
+// Its snapshot gate starts snapshots at the pace the weight budget allows
+// for their size, two at a time: a 100-level spot snapshot weighs 5, so 20
+// a second fit in 6,000 a minute and 1,000 books sync in under a minute; a
+// 1,000-level one weighs 50, 2 a second. The weight limiter still keeps
+// every request, backfills included, within the budget; the gate only
+// spreads a resync herd out evenly instead of in bursts.
 func (s *Service) restClient(hc *http.Client) (*rest.Client, error) {
-	return rest.New(rest.Options{BaseURL: s.cfg.RESTURL, Market: s.cfg.Market, HTTPClient: hc, Logger: s.log})
+	return rest.New(rest.Options{BaseURL: s.cfg.RESTURL, Market: s.cfg.Market, HTTPClient: hc, Logger: s.log,
+		SnapshotGate: rest.NewSnapshotGate(snapshotWorkers, snapshotSpacing(s.cfg.Market, s.cfg.SnapshotLimit))})
+}
+
+// snapshotWorkers is how many depth snapshots a run fetches at once: two
+// keep the pace of the gate when a request takes longer than its spacing
+// (a 100 ms round trip against a 50 ms spacing).
+const snapshotWorkers = 2
+
+// snapshotSpacing is the time between snapshot starts at which a market's
+// per-minute weight budget pays for snapshots of the given depth.
+func snapshotSpacing(k market.Kind, limit int) time.Duration {
+	budget := binance.SpotWeightPerMinute
+	if k == market.USDM {
+		budget = binance.USDMWeightPerMinute
+	}
+	return time.Minute * time.Duration(binance.DepthWeight(k, limit)) / time.Duration(budget)
 }
 
 // AddSymbol adds a symbol. On a running service it creates the symbol's

@@ -88,12 +88,15 @@ func TestAddSymbolOpensConnectionWhenFull(t *testing.T) {
 		name    string
 		fanout  int
 		start   int // symbols at start
-		perConn int // Config.MaxStreamsPerConn (0: Binance's 1024)
+		perConn int // Config.MaxStreamsPerConn (0: the default, DefaultStreamsPerConn)
 	}{
 		{"SmallLimit", 1, 2, 4},
 		// 512 symbols x 2 streams fill one connection to Binance's limit
 		// exactly; the simulator refuses a 1,025th stream on it.
-		{"BinanceLimit1024", 65, 512, 0},
+		{"BinanceLimit1024", 65, 512, binance.MaxStreamsPerConn},
+		// By default a connection takes 200 spot symbols (400 streams),
+		// not Binance's 1,024 (see DefaultStreamsPerConn).
+		{"Default400", 65, 200, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +119,7 @@ func TestAddSymbolOpensConnectionWhenFull(t *testing.T) {
 			waitStatus(t, s, "connected", 20*time.Second, connected)
 			limit := tc.perConn
 			if limit == 0 {
-				limit = binance.MaxStreamsPerConn
+				limit = 400
 			}
 			if st := s.Status(); len(st.Streams) != 1 || st.Streams[0].Streams != limit {
 				t.Fatalf("want one full connection of %d streams: %+v", limit, st.Streams)
