@@ -571,12 +571,13 @@ func (st Status) Ready() bool {
 
 // restClient builds the REST client a run uses.
 //
-// Its snapshot gate starts snapshots at the pace the weight budget allows
-// for their size, two at a time: a 100-level spot snapshot weighs 5, so 20
-// a second fit in 6,000 a minute and 1,000 books sync in under a minute; a
-// 1,000-level one weighs 50, 2 a second. The weight limiter still keeps
-// every request, backfills included, within the budget; the gate only
-// spreads a resync herd out evenly instead of in bursts.
+// Its snapshot gate starts snapshots, two at a time, at the pace the
+// weight budget allows for their size: a 100-level spot snapshot weighs 5,
+// so 20 a second fit in 6,000 a minute and 1,000 books sync in under a
+// minute. Heavier ones (a 1,000-level one weighs 50: 2 a second) start
+// 250 ms apart as before and the weight limiter, which keeps every request,
+// backfills included, within the budget, paces them once the budget is
+// spent.
 func (s *Service) restClient(hc *http.Client) (*rest.Client, error) {
 	return rest.New(rest.Options{BaseURL: s.cfg.RESTURL, Market: s.cfg.Market, HTTPClient: hc, Logger: s.log,
 		SnapshotGate: rest.NewSnapshotGate(snapshotWorkers, snapshotSpacing(s.cfg.Market, s.cfg.SnapshotLimit))})
@@ -588,14 +589,20 @@ func (s *Service) restClient(hc *http.Client) (*rest.Client, error) {
 const snapshotWorkers = 2
 
 // snapshotSpacing is the time between snapshot starts at which a market's
-// per-minute weight budget pays for snapshots of the given depth.
+// per-minute weight budget pays for snapshots of the given depth, at most
+// maxSnapshotSpacing: heavier snapshots are left to the weight limiter,
+// which lets a resync of a few books go at once and paces a long one.
 func snapshotSpacing(k market.Kind, limit int) time.Duration {
 	budget := binance.SpotWeightPerMinute
 	if k == market.USDM {
 		budget = binance.USDMWeightPerMinute
 	}
-	return time.Minute * time.Duration(binance.DepthWeight(k, limit)) / time.Duration(budget)
+	return min(maxSnapshotSpacing, time.Minute*time.Duration(binance.DepthWeight(k, limit))/time.Duration(budget))
 }
+
+// maxSnapshotSpacing is the gate's spacing for heavy snapshots (rest's
+// default gate).
+const maxSnapshotSpacing = 250 * time.Millisecond
 
 // AddSymbol adds a symbol. On a running service it creates the symbol's
 // engine state, asks for its backfill and book snapshot, and subscribes its
