@@ -66,7 +66,7 @@ func TestStopReportsEachTask(t *testing.T) {
 	s := newService(t, srv, func(c *service.Config) {
 		c.Symbols = []string{"DENTUSDT", "ZILUSDT"}
 		c.Logger = logs.logger()
-		c.MaxStreamsPerConn = 2 // one connection per symbol: 5 tasks with the two snapshot workers and the backfill worker
+		c.MaxStreamsPerConn = 2 // one connection per symbol: 4 tasks
 	})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -76,12 +76,12 @@ func TestStopReportsEachTask(t *testing.T) {
 	begin := time.Now()
 	stopService(t, s)
 	t.Logf("Stop took %v", time.Since(begin))
-	for i := 1; i <= 5; i++ {
-		if logs.index(fmt.Sprintf("Cancelling task %d/5...", i)) < 0 || logs.index(fmt.Sprintf("Task %d cancelled successfully", i)) < 0 {
-			t.Fatalf("task %d/5 not reported; logs: %+v", i, logs.records(""))
+	for i := 1; i <= 4; i++ {
+		if logs.index(fmt.Sprintf("Cancelling task %d/4...", i)) < 0 || logs.index(fmt.Sprintf("Task %d cancelled successfully", i)) < 0 {
+			t.Fatalf("task %d/4 not reported; logs: %+v", i, logs.records(""))
 		}
 	}
-	if logs.index("Cancelling task 1/5...") > logs.index("Task 1 cancelled successfully") {
+	if logs.index("Cancelling task 1/4...") > logs.index("Task 1 cancelled successfully") {
 		t.Fatal("task 1 reported cancelled before it was cancelled")
 	}
 	if s.State() != service.Stopped || s.Status().Streams != nil {
@@ -390,8 +390,7 @@ func TestStopWithinBudget(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.stuck) || !strings.Contains(err.Error(), "did not end in time") {
 				t.Fatalf("Stop error %v, want one naming %q", err, tc.stuck)
 			}
-			// Tasks: the connection, two snapshot workers, the backfill worker.
-			if logs.index("Task 4 did not end within the stop budget") < 0 {
+			if logs.index("Task 3 did not end within the stop budget") < 0 {
 				t.Fatalf("stuck task not logged: %+v", logs.records("Task"))
 			}
 			// The service is usable again: the stuck goroutine belongs to

@@ -317,9 +317,7 @@ func (r *run) start(ctx context.Context) error {
 	for _, sc := range fresh {
 		r.launch(sc)
 	}
-	for i := range snapshotWorkers {
-		r.goTask(fmt.Sprintf("depth snapshot worker %d", i+1), r.ctx, r.snapshotWorker)
-	}
+	r.goTask("depth snapshot worker", r.ctx, r.snapshotWorker)
 	r.goTask("trade backfill worker", r.ctx, r.backfillWorker)
 	if r.s.cfg.AuditInterval > 0 {
 		r.goTask("book self-audit", r.ctx, r.auditWorker)
@@ -698,10 +696,26 @@ func (r *run) wantSnapshot(symbol string) {
 	signal(r.snapSig)
 }
 
-// snapshotWorker fetches depth snapshots as books ask for them; a run has
-// snapshotWorkers of them. The REST client's weight limiter and snapshot
-// gate keep many resyncing symbols from becoming a thundering herd.
+// snapshotWorker fetches depth snapshots as books ask for them, with
+// snapshotWorkers loops, so a request's round trip does not hold up the
+// next one; it returns once every loop has ended. The REST client's weight
+// limiter and snapshot gate keep many resyncing symbols from becoming a
+// thundering herd.
 func (r *run) snapshotWorker(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range snapshotWorkers - 1 {
+		wg.Go(func() {
+			if err := r.snapshotLoop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				r.log.Error("depth snapshot loop ended", "err", err)
+			}
+		})
+	}
+	err := r.snapshotLoop(ctx)
+	wg.Wait()
+	return err
+}
+
+func (r *run) snapshotLoop(ctx context.Context) error {
 	var snap market.DepthSnapshot
 	failures := 0
 	for {
@@ -721,7 +735,7 @@ func (r *run) snapshotWorker(ctx context.Context) error {
 			if sym != "" {
 				delete(r.snapWant, sym)
 				if len(r.snapWant) > 0 {
-					signal(r.snapSig) // the other worker takes the next one
+					signal(r.snapSig) // another loop takes the next one
 				}
 			}
 			r.mu.Unlock()
