@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"io"
 	"testing"
 	"time"
@@ -26,6 +27,11 @@ type mirror struct {
 	// firstDelta is the event time of the first diff applied after the
 	// last full book, per symbol.
 	firstDelta map[string]int64
+	// drop, if positive, withholds that diff (1-based) from sub, as a
+	// lost message would; the next diff must then be refused as a gap
+	// (noticed records its cause), and sub is loaded again.
+	drop    int
+	noticed book.Cause
 }
 
 func newMirror(t *testing.T, cfg engine.Config) *mirror {
@@ -115,7 +121,21 @@ func (m *mirror) run(files ...string) {
 				if _, ok := m.firstDelta[sym]; !ok {
 					m.firstDelta[sym] = msg.Depth.EventTime
 				}
+				if m.deltas == m.drop {
+					continue
+				}
 				r, err := m.sub.ApplyDelta(&msg.Depth)
+				if m.drop > 0 && m.deltas == m.drop+1 {
+					if r.Action != book.NeedSnapshot || m.sub.Symbol(sym).Synced() {
+						m.t.Fatalf("%s: diff after a lost one: %v %v, synced %v", sym, r.Action, err, m.sub.Symbol(sym).Synced())
+					}
+					m.noticed = r.Cause
+					if _, err := m.sub.ApplyDelta(&msg.Depth); !errors.Is(err, engine.ErrNotSynced) {
+						m.t.Fatalf("%s: diff on a dropped book: %v, want ErrNotSynced", sym, err)
+					}
+					m.load(sym) // the publisher's next full book
+					continue
+				}
 				if err != nil || r.Action != book.Applied {
 					m.t.Fatalf("%s: sub ApplyDelta u=%d: %v %v", sym, msg.Depth.FinalID, r.Action, err)
 				}
@@ -206,4 +226,37 @@ func framesFrom(fs []book.Frame, from int64) []book.Frame {
 		}
 	}
 	return nil
+}
+
+// TestApplyDeltaNoticesLoss withholds one published diff from the direct
+// engine: the next diff must be refused as a gap (spot: U > id+1; USD-M:
+// pu != id), the book dropped until the next full book, and after it the
+// state must again equal the frame path's.
+func TestApplyDeltaNoticesLoss(t *testing.T) {
+	cases := []struct {
+		name  string
+		file  string
+		cause book.Cause
+	}{
+		{"Spot", "hft-spot-ethusdt-20240808.txt.gz", book.CauseGap},
+		{"USDM", "hft-usdm-ethusdt-20240808.txt.gz", book.CausePrevMismatch},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			m := newMirror(t, engine.Config{})
+			m.drop = 100
+			m.run(testdata(c.file)...)
+			if m.noticed != c.cause {
+				t.Fatalf("loss noticed as %v, want %v", m.noticed, c.cause)
+			}
+			for _, a := range m.pub.Symbols() {
+				b := m.sub.Symbol(a.Name)
+				sa, sb := enginetest.Capture(a, enginetest.Options{NoHistory: true}), enginetest.Capture(b, enginetest.Options{NoHistory: true})
+				if d := enginetest.Diff(sa, sb); d != nil {
+					t.Errorf("%s: differs after recovering from a lost diff:\n%v", a.Name, d)
+				}
+			}
+		})
+	}
 }
