@@ -2,24 +2,22 @@ package engine_test
 
 import (
 	"errors"
-	"io"
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/book"
-	"github.com/orderflow/orderflow/capture"
 	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/engine/enginetest"
+	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 )
 
-// mirror drives engine pub with a recording as the frame path does and
-// hands engine sub what a bus publisher would publish: each accepted trade,
-// the full book (with its known range) whenever a book becomes synced, and
-// each depth diff the synced book applied. It returns how many of each.
+// mirror drives engine pub with a recording through the frame path
+// (enginetest.Publish) and hands engine sub only what a bus publisher
+// publishes: each accepted trade, the full book (with its known range)
+// whenever a book becomes synced, and each diff the synced book applied.
 type mirror struct {
 	pub, sub                   *engine.Engine
 	trades, loads, deltas, gap int
@@ -36,117 +34,70 @@ type mirror struct {
 
 func newMirror(t *testing.T, cfg engine.Config) *mirror {
 	m := &mirror{t: t, firstDelta: map[string]int64{}}
-	sub := cfg
-	cfg.OnTrade = func(s *engine.Symbol, tr *market.Trade) {
-		m.trades++
-		c := *tr
-		if err := m.sub.ApplyTrade(&c, s.Market); err != nil {
-			t.Errorf("sub refused trade %d of %s: %v", tr.ID, tr.Symbol, err)
-		}
-	}
-	m.pub, m.sub = engine.New(cfg), engine.New(sub)
+	m.sub = engine.New(cfg)
 	return m
 }
 
-type bookMark struct {
-	synced  bool
-	applied uint64 // the Syncer's Stats.Applied
-}
-
-func mark(e *engine.Engine, sym string) bookMark {
-	s := e.Symbol(sym)
-	if s == nil || s.Sync == nil {
-		return bookMark{}
-	}
-	return bookMark{s.Synced(), s.Sync.Stats().Applied}
-}
-
 // load hands sub pub's whole book, as a book.snapshot message carries it.
-func (m *mirror) load(sym string) {
-	s := m.pub.Symbol(sym)
+func (m *mirror) load(s *engine.Symbol) {
 	var snap market.DepthSnapshot
 	s.Book().Snapshot(0, &snap)
-	snap.Symbol = sym
+	snap.Symbol = s.Name
 	floor, ceil := s.Book().KnownRange()
-	if err := m.sub.LoadBook(&snap, s.Market, floor, ceil); err != nil {
-		m.t.Fatalf("%s: LoadBook: %v", sym, err)
-	}
-	m.loads++
-	delete(m.firstDelta, sym)
+	m.loadSnap(s, &snap, floor, ceil)
 }
 
-func (m *mirror) run(files ...string) {
-	for _, f := range files {
-		r, err := capture.Open(f, capture.OpenOptions{})
-		if err != nil {
-			m.t.Fatal(err)
-		}
-		for {
-			rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				m.t.Fatal(err)
-			}
-			if rec.Kind == capture.Snapshot {
-				before := mark(m.pub, rec.Symbol)
-				if err := m.pub.HandleSnapshot(rec.Symbol, rec.Data, rec.Market, rec.MarketKnown); err != nil {
-					m.t.Fatal(err)
-				}
-				if after := mark(m.pub, rec.Symbol); after.synced && !before.synced {
-					m.load(rec.Symbol)
-				}
-				continue
-			}
-			msg, err := m.pub.Decode(rec.Data)
-			if err != nil {
-				m.t.Fatal(err)
-			}
-			if msg.Kind != binance.KindDepthUpdate {
-				if err := m.pub.HandleMessage(msg, rec.Market, rec.MarketKnown); err != nil {
-					m.t.Fatal(err)
-				}
-				continue
-			}
-			sym := msg.Depth.Symbol
-			before := mark(m.pub, sym)
-			if err := m.pub.HandleMessage(msg, rec.Market, rec.MarketKnown); err != nil {
-				m.t.Fatal(err)
-			}
-			after := mark(m.pub, sym)
-			switch {
-			case before.synced && after.synced && after.applied != before.applied:
-				m.deltas++
-				if _, ok := m.firstDelta[sym]; !ok {
-					m.firstDelta[sym] = msg.Depth.EventTime
-				}
-				if m.deltas == m.drop {
-					continue
-				}
-				r, err := m.sub.ApplyDelta(&msg.Depth)
-				if m.drop > 0 && m.deltas == m.drop+1 {
-					if r.Action != book.NeedSnapshot || m.sub.Symbol(sym).Synced() {
-						m.t.Fatalf("%s: diff after a lost one: %v %v, synced %v", sym, r.Action, err, m.sub.Symbol(sym).Synced())
-					}
-					m.noticed = r.Cause
-					if _, err := m.sub.ApplyDelta(&msg.Depth); !errors.Is(err, engine.ErrNotSynced) {
-						m.t.Fatalf("%s: diff on a dropped book: %v, want ErrNotSynced", sym, err)
-					}
-					m.load(sym) // the publisher's next full book
-					continue
-				}
-				if err != nil || r.Action != book.Applied {
-					m.t.Fatalf("%s: sub ApplyDelta u=%d: %v %v", sym, msg.Depth.FinalID, r.Action, err)
-				}
-			case after.synced && !before.synced:
-				m.load(sym)
-			case before.synced && !after.synced:
-				m.gap++ // pub resyncs; its next sync is loaded into sub
-			}
-		}
-		r.Close()
+func (m *mirror) loadSnap(s *engine.Symbol, snap *market.DepthSnapshot, floor, ceil fixed.Dec) {
+	if err := m.sub.LoadBook(snap, s.Market, floor, ceil); err != nil {
+		m.t.Fatalf("%s: LoadBook: %v", s.Name, err)
 	}
+	m.loads++
+	delete(m.firstDelta, s.Name)
+}
+
+func (m *mirror) delta(s *engine.Symbol, u *market.DepthUpdate) {
+	sym := s.Name
+	m.deltas++
+	if _, ok := m.firstDelta[sym]; !ok {
+		m.firstDelta[sym] = u.EventTime
+	}
+	if m.deltas == m.drop {
+		return
+	}
+	r, err := m.sub.ApplyDelta(u)
+	if m.drop > 0 && m.deltas == m.drop+1 {
+		if r.Action != book.NeedSnapshot || m.sub.Symbol(sym).Synced() {
+			m.t.Fatalf("%s: diff after a lost one: %v %v, synced %v", sym, r.Action, err, m.sub.Symbol(sym).Synced())
+		}
+		m.noticed = r.Cause
+		if _, err := m.sub.ApplyDelta(u); !errors.Is(err, engine.ErrNotSynced) {
+			m.t.Fatalf("%s: diff on a dropped book: %v, want ErrNotSynced", sym, err)
+		}
+		m.load(s) // the publisher's next full book
+		return
+	}
+	if err != nil || r.Action != book.Applied {
+		m.t.Fatalf("%s: sub ApplyDelta u=%d: %v %v", sym, u.FinalID, r.Action, err)
+	}
+}
+
+func (m *mirror) run(cfg engine.Config, files ...string) {
+	pub, err := enginetest.Publish(cfg, files, enginetest.Outputs{
+		Trade: func(s *engine.Symbol, tr *market.Trade) {
+			m.trades++
+			c := *tr
+			if err := m.sub.ApplyTrade(&c, s.Market); err != nil {
+				m.t.Errorf("sub refused trade %d of %s: %v", tr.ID, tr.Symbol, err)
+			}
+		},
+		Book:   m.loadSnap,
+		Delta:  m.delta,
+		Resync: func(*engine.Symbol) { m.gap++ },
+	})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.pub = pub
 }
 
 // TestDirectMatchesFrames feeds every bundled depth recording through the
@@ -169,11 +120,12 @@ func TestDirectMatchesFrames(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			m := newMirror(t, engine.Config{
+			cfg := engine.Config{
 				Flow:      flow.Config{BarIntervals: []time.Duration{time.Minute, 5 * time.Minute}},
 				DepthFlow: &depthflow.Config{},
-			})
-			m.run(c.files...)
+			}
+			m := newMirror(t, cfg)
+			m.run(cfg, c.files...)
 			if m.trades == 0 || m.deltas == 0 || m.loads == 0 {
 				t.Fatalf("nothing mirrored: %d trades, %d deltas, %d loads", m.trades, m.deltas, m.loads)
 			}
@@ -246,7 +198,7 @@ func TestApplyDeltaNoticesLoss(t *testing.T) {
 			t.Parallel()
 			m := newMirror(t, engine.Config{})
 			m.drop = 100
-			m.run(testdata(c.file)...)
+			m.run(engine.Config{}, testdata(c.file)...)
 			if m.noticed != c.cause {
 				t.Fatalf("loss noticed as %v, want %v", m.noticed, c.cause)
 			}

@@ -83,6 +83,8 @@ type run struct {
 	fills    []fillRequest
 	snapSig  chan struct{}
 	fillSig  chan struct{}
+	// sink is the Source's handle when Config.Source is set (source.go).
+	sink *Sink
 }
 
 // sequencer orders one symbol's aggregate trades by id across the stream
@@ -141,9 +143,16 @@ func newRun(s *Service, syms []string) (*run, error) {
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	r.rc = rc
+	if s.cfg.Source != nil {
+		r.sink = newSink(r)
+	}
 	r.eng = engine.New(engine.Config{
 		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, DepthFlow: s.cfg.DepthFlow, Logger: s.log,
-		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) { r.wantSnapshot(sym.Name) },
+		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) {
+			if r.sink == nil { // a source's next full book resyncs
+				r.wantSnapshot(sym.Name)
+			}
+		},
 		OnTrade:        r.onTrade,
 		OnBarClose: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {
 			if s.cfg.OnEvent != nil {
@@ -179,6 +188,10 @@ func (r *run) addState(sym string, after int64) {
 	sq := &sequencer{symbol: sym}
 	r.seqs[sym] = sq
 	r.symbols = append(r.symbols, sym)
+	if r.sink != nil {
+		r.sink.symbolsChanged()
+		return
+	}
 	if after > 0 && cfg.TradeChannel == binance.ChannelAggTrade {
 		sq.last = after
 		sq.filling = true
@@ -304,6 +317,11 @@ func (r *run) start(ctx context.Context) error {
 	// The run's context is not derived from ctx: ctx bounds Start, while
 	// the run lives until Stop.
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if r.sink != nil {
+		src := r.s.cfg.Source
+		r.goTask("source "+src.Name(), r.ctx, func(ctx context.Context) error { return src.Run(ctx, r.sink) })
+		return nil
+	}
 	var streams []string
 	for _, sym := range r.symbols {
 		streams = append(streams, r.streamsOf(sym)...)
@@ -331,6 +349,9 @@ func (r *run) addSymbol(sym string, after int64) ([]connStreams, error) {
 	r.mu.Lock()
 	r.addState(sym, after)
 	r.mu.Unlock()
+	if r.sink != nil {
+		return nil, nil
+	}
 	live, fresh, err := r.assign(r.streamsOf(sym))
 	if err != nil {
 		return nil, err
@@ -353,6 +374,9 @@ func (r *run) removeSymbol(sym string) []connStreams {
 		r.fills = slices.DeleteFunc(r.fills, func(f fillRequest) bool { return f.symbol == sym })
 		r.symbols = slices.DeleteFunc(r.symbols, func(s string) bool { return s == sym })
 		r.eng.RemoveSymbol(sym)
+		if r.sink != nil {
+			r.sink.symbolsChanged()
+		}
 	}
 	r.mu.Unlock()
 	group := map[*streamConn][]string{}
@@ -844,7 +868,7 @@ func (r *run) backfillWorker(ctx context.Context) error {
 // start and the subscription would otherwise wait for the next trade to be
 // noticed. Data lock held.
 func (r *run) rewarmLocked(sq *sequencer) {
-	if r.s.cfg.Backfill <= 0 || r.s.cfg.TradeChannel != binance.ChannelAggTrade || sq.last != 0 {
+	if r.sink != nil || r.s.cfg.Backfill <= 0 || r.s.cfg.TradeChannel != binance.ChannelAggTrade || sq.last != 0 {
 		return
 	}
 	if sq.filling {

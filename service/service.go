@@ -149,6 +149,11 @@ type Config struct {
 	// (package shard) adds and removes them as it wins and gives up their
 	// leases.
 	Sharded bool
+	// Source, if set, feeds the service instead of Binance (the query tier
+	// reading the bus): no stream connection, no REST request; the run's
+	// one input task is Source.Run. The fields about streams, REST,
+	// backfill and audits are then unused.
+	Source Source
 }
 
 // DefaultStreamsPerConn is the default of Config.MaxStreamsPerConn: 200
@@ -519,6 +524,9 @@ func (s *Service) Status() Status {
 		return st
 	}
 	st.Started = r.started
+	if r.sink != nil {
+		st.Streams = append(st.Streams, r.sink.status())
+	}
 	for _, c := range r.connList() {
 		cs := c.conn.Status()
 		st.Streams = append(st.Streams, StreamStatus{Name: c.name, Path: c.path, State: cs.State.String(), Streams: cs.Streams,
