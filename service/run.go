@@ -153,7 +153,7 @@ func newRun(s *Service, syms []string) (*run, error) {
 				r.wantSnapshot(sym.Name)
 			}
 		},
-		OnTrade:        r.onTrade,
+		OnTrade: r.onTrade,
 		OnBarClose: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {
 			if s.cfg.OnEvent != nil {
 				s.cfg.OnEvent(Event{Symbol: sym.Name, Bar: b, Interval: iv})
