@@ -27,6 +27,7 @@ import (
 	"github.com/orderflow/orderflow/api"
 	"github.com/orderflow/orderflow/client"
 	"github.com/orderflow/orderflow/dashboard"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
@@ -53,8 +54,9 @@ var recordings = []string{
 	"hft-spot-ethusdt-20240808.txt.gz", "hft-spot-ethusdt-20240809.txt.gz",
 }
 
-// stack is the service, its API and the dashboard on one listener, as
-// `orderflow demo` wires them.
+// stack is the service (with book metrics, so walls and book signals),
+// its API and the dashboard on one listener, as `orderflow demo` wires
+// them.
 type stack struct {
 	svc  *service.Service
 	api  *api.Server
@@ -69,7 +71,7 @@ func startStack(t *testing.T, s *sim.Server, addr string) *stack {
 	ws, rest := s.URL()
 	quiet := slog.New(slog.DiscardHandler)
 	svc, err := service.New(service.Config{Symbols: s.Symbols(), Market: s.Market(), WSURL: ws, RESTURL: rest,
-		DataDir: t.TempDir(), Logger: quiet})
+		DataDir: t.TempDir(), Logger: quiet, DepthFlow: &depthflow.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,19 +159,22 @@ func TestDashboard(t *testing.T) {
 	t.Run("LiveData", func(t *testing.T) {
 		waitFor(t, 120*time.Second, "live data with closed bars and heatmap columns", func() (bool, string) {
 			var v struct {
-				Conn    struct{ State string }
-				Synced  int
-				Bars    int
-				Frames  int
-				Renders int
-				Symbol  string
+				Conn      struct{ State string }
+				Synced    int
+				Bars      int
+				Frames    int
+				Renders   int
+				Symbol    string
+				Preloaded int
 			}
 			if err := b.eval(`(() => { const o = window.__orderflow; return {conn: o.conn, synced: o.synced,
-				bars: o.closedBars().length, frames: o.heatmap().stored, renders: o.renders, symbol: o.symbol}; })()`, &v); err != nil {
+				bars: o.closedBars().length, frames: o.heatmap().stored, renders: o.renders, symbol: o.symbol,
+				preloaded: o.heatmap().preloaded}; })()`, &v); err != nil {
 				return false, err.Error()
 			}
-			return v.Conn.State == "live" && v.Synced >= 1 && v.Bars >= 5 && v.Frames >= 8 && v.Renders > 0 && v.Symbol == "BTCUSDT",
-				fmt.Sprintf("%+v", v)
+			// Preloaded: the heatmap took the book history at the resync.
+			return v.Conn.State == "live" && v.Synced >= 1 && v.Bars >= 5 && v.Frames >= 8 && v.Renders > 0 && v.Symbol == "BTCUSDT" &&
+				v.Preloaded > 0, fmt.Sprintf("%+v", v)
 		})
 	})
 	if t.Failed() {
@@ -244,7 +249,9 @@ func TestDashboard(t *testing.T) {
 	t.Run("SymbolSwitch", func(t *testing.T) {
 		var before int
 		b.mustEval(t, `window.__orderflow.synced`, &before)
-		s.Play()
+		// Switch while the replay is paused, so the book history the
+		// heatmap preloads can be compared with the API's exactly.
+		s.Pause()
 		b.mustEval(t, `(() => { const s = document.getElementById('symbol'); s.value = 'ETHUSDT';
 			s.dispatchEvent(new Event('change')); return s.value; })()`, new(string))
 		waitFor(t, 30*time.Second, "ETHUSDT on screen", func() (bool, string) {
@@ -258,6 +265,8 @@ func TestDashboard(t *testing.T) {
 			}
 			return v.Symbol == "ETHUSDT" && v.Synced > before && v.Hash == "#ETHUSDT", fmt.Sprintf("%+v", v)
 		})
+		checkPreload(t, b, st.cl, "ETHUSDT")
+		s.Play()
 		waitFor(t, 30*time.Second, "ETHUSDT trades and bars pushed live", func() (bool, string) {
 			var c map[string]int64
 			if err := b.eval(`window.__orderflow.counts()`, &c); err != nil {
@@ -268,6 +277,7 @@ func TestDashboard(t *testing.T) {
 		s.Pause()
 		quiesce(t, b, st.cl, "ETHUSDT")
 		checkCharts(t, b, st.cl, "ETHUSDT", false)
+		checkSeam(t, b, st.cl, "ETHUSDT")
 	})
 }
 
@@ -284,17 +294,25 @@ func quiesce(t *testing.T, b *browser, cl *client.Client, symbol string) {
 		if err != nil {
 			return false, err.Error()
 		}
+		w, err := cl.Walls(context.Background(), symbol, client.WallsQuery{})
+		if err != nil {
+			return false, err.Error()
+		}
 		var v struct {
 			LastTradeID int64
 			Ladder      int64
 			CVD         string
+			Walls       int64
+			HeatWalls   int64
 		}
 		if err := b.eval(`({lastTradeID: window.__orderflow.lastTradeId(), ladder: window.__orderflow.ladder().updateId,
-			cvd: window.__orderflow.metricsCVD()})`, &v); err != nil {
+			cvd: window.__orderflow.metricsCVD(), walls: window.__orderflow.ladder().wallsTime,
+			heatWalls: (window.__orderflow.heatmap().walls || {}).time})`, &v); err != nil {
 			return false, err.Error()
 		}
-		return v.LastTradeID == m.Totals.LastID && v.Ladder == bk.UpdateID && v.CVD == string(m.Totals.CVD),
-			fmt.Sprintf("dashboard %+v, API last trade %d, book %d, CVD %s", v, m.Totals.LastID, bk.UpdateID, m.Totals.CVD)
+		return v.LastTradeID == m.Totals.LastID && v.Ladder == bk.UpdateID && v.CVD == string(m.Totals.CVD) &&
+				v.Walls == w.Time && v.HeatWalls == w.Time,
+			fmt.Sprintf("dashboard %+v, API last trade %d, book %d, CVD %s, walls at %d", v, m.Totals.LastID, bk.UpdateID, m.Totals.CVD, w.Time)
 	})
 }
 
@@ -496,7 +514,10 @@ func checkCharts(t *testing.T, b *browser, cl *client.Client, symbol string, ful
 	}
 	var ladder struct {
 		UpdateID int64
-		Rows     []struct{ Side, Price, Qty string }
+		Rows     []struct {
+			Side, Price, Qty string
+			Extra            bool // a wall beyond the top ten (checkWalls)
+		}
 	}
 	b.mustEval(t, `window.__orderflow.ladder()`, &ladder)
 	var wantRows []string
@@ -508,6 +529,9 @@ func checkCharts(t *testing.T, b *browser, cl *client.Client, symbol string, ful
 	}
 	var gotRows []string
 	for _, r := range ladder.Rows {
+		if r.Extra {
+			continue
+		}
 		gotRows = append(gotRows, r.Side+" "+r.Price+" "+r.Qty)
 	}
 	if ladder.UpdateID != bk.UpdateID || strings.Join(gotRows, "\n") != strings.Join(wantRows, "\n") {
@@ -517,6 +541,10 @@ func checkCharts(t *testing.T, b *browser, cl *client.Client, symbol string, ful
 	// 8. The heatmap has book columns in view; the model saw no bad value
 	// and no disagreement with the service's bar pushes; the page states
 	// no problem.
+	checkFramesIncrease(t, frameIDs(t, b))
+	checkWalls(t, b, cl, symbol)
+	checkMarkers(t, b, cl, symbol, all)
+
 	var hm struct {
 		Stored, Frames int
 		Lo, Hi         float64

@@ -73,7 +73,21 @@ export const api = {
   large: (s, limit) => getJSON(sym(s) + '/large-trades', { limit }),
   book: (s, depth) => getJSON(sym(s) + '/book', { depth }),
   signals: (s) => getJSON(sym(s) + '/signals'),
+  bookHistory: (s, from) => getJSON(sym(s) + '/book/history', { from }),
+  walls: (s) => getJSON(sym(s) + '/walls'),
 };
+
+// optional runs a request whose route a service may have turned off
+// (409: book metrics or book history off): that answers null, anything
+// else is an error as usual.
+export async function optional(p) {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 409) return null;
+    throw e;
+  }
+}
 
 // Backoff computes reconnect delays: base doubling up to max, each drawn
 // uniformly from [d/2, d] (jitter), so many dashboards do not reconnect in

@@ -1,9 +1,12 @@
 // The liquidity heatmap, drawn by hand on a canvas: resting book quantity
 // at each price (y) over exchange time (x), brighter where more rests, with
-// the traded price drawn over it and large trades as bubbles sized by
-// quantity. Each column is one deep book read; levels are summed into the
-// pixel row their price falls in, so a thousand levels cost one rectangle
-// per lit row.
+// the traded price drawn over it, large trades as bubbles sized by
+// quantity, and walls as horizontal lines over the time they stood. Each
+// column is one book frame: the service's book history (preloaded, the top
+// levels once a second) then the dashboard's own deep book reads; levels
+// are summed into the pixel row their price falls in, so a thousand levels
+// cost one rectangle per lit row. Before the first trade loaded, the line
+// is the frames' mid (dashed).
 
 import { fitCanvas, hhmm } from './canvas.js';
 
@@ -34,9 +37,10 @@ export class Heatmap {
     this.info = null;
   }
 
-  // draw renders frames ({t, bids, asks}), the price path ([t, price]) and
-  // bubbles ({time, price, qty, side}); now is the latest exchange time.
-  draw(frames, path, bubbles, now) {
+  // draw renders frames ({t, bids, asks}), the price path ([t, price]),
+  // bubbles ({time, price, qty, side}) and walls (GET /walls, or null); now
+  // is the latest exchange time.
+  draw(frames, path, bubbles, now, walls) {
     const { ctx, w, h } = fitCanvas(this.canvas);
     ctx.fillStyle = RAMP[0];
     ctx.fillRect(0, 0, w, h);
@@ -64,6 +68,13 @@ export class Heatmap {
       hi = Math.max(hi, path[i][1]);
     }
     const vis = frames.filter((f) => f.t >= t0 - 5000);
+    // and the best bid and ask of the frames in view (the preloaded past
+    // has frames but no trade path)
+    for (const f of vis) {
+      if (f.t < t0 || !f.bids.length || !f.asks.length) continue;
+      lo = Math.min(lo, f.bids[0][0]);
+      hi = Math.max(hi, f.asks[0][0]);
+    }
     if (!isFinite(lo)) {
       const f = vis[vis.length - 1];
       if (!f || !f.bids.length || !f.asks.length) return;
@@ -110,6 +121,49 @@ export class Heatmap {
         ctx.fillRect(c.x, c.lit[k], c.wd + 0.5, ROWPX);
       }
     }
+
+    // walls: current ones from when they qualified to now (solid, 2 px),
+    // recently ended ones over the time they stood (dashed); green bids,
+    // red asks. Walls outside the price range in view are listed, not drawn.
+    const wallInfo = { time: walls ? walls.time : 0, drawn: [], outOfView: [], ended: 0 };
+    if (walls) {
+      const line = (w, to, current) => {
+        const p = Number(w.price);
+        if (!(p >= lo && p <= hi) || to < t0) return false;
+        const y = Math.round(yOf(p)) + 0.5;
+        ctx.strokeStyle = w.side === 'bid' ? (current ? 'rgba(86,211,100,0.95)' : 'rgba(86,211,100,0.5)') : current ? 'rgba(255,123,114,0.95)' : 'rgba(255,123,114,0.5)';
+        ctx.lineWidth = current ? 2 : 1;
+        ctx.setLineDash(current ? [] : [3, 3]);
+        ctx.beginPath();
+        ctx.moveTo(Math.max(0, xOf(w.since)), y);
+        ctx.lineTo(Math.min(pw, xOf(to)), y);
+        ctx.stroke();
+        return true;
+      };
+      for (const w of walls.ended || []) if (line(w, w.end, false)) wallInfo.ended++;
+      for (const w of (walls.bids || []).concat(walls.asks || [])) {
+        (line(w, now, true) ? wallInfo.drawn : wallInfo.outOfView).push({ side: w.side, price: w.price });
+      }
+      ctx.setLineDash([]);
+    }
+
+    // the frames' mid before the first trade of the path (dashed)
+    const pathStart = path.length ? path[0][0] : Infinity;
+    ctx.strokeStyle = 'rgba(255,255,255,0.6)';
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath();
+    let midStarted = false;
+    for (const f of vis) {
+      if (f.t < t0 || f.t >= pathStart || !f.bids.length || !f.asks.length) continue;
+      const x = xOf(f.t);
+      const y = yOf((f.bids[0][0] + f.asks[0][0]) / 2);
+      if (!midStarted) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+      midStarted = true;
+    }
+    ctx.stroke();
+    ctx.setLineDash([]);
 
     // traded price
     ctx.strokeStyle = '#ffffff';
@@ -164,6 +218,6 @@ export class Heatmap {
       ctx.fillStyle = '#fff';
       ctx.fillText(last[1].toFixed(2), pw + 6, y);
     }
-    this.info = { frames: vis.length, lo, hi, from: t0, to: now, bubbles: bubbles.length };
+    this.info = { frames: vis.length, lo, hi, from: t0, to: now, bubbles: bubbles.length, walls: wallInfo };
   }
 }

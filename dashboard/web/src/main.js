@@ -6,9 +6,9 @@
 // canvases change at most once per frame whatever the message rate, and
 // not at all in a hidden tab.
 
-import { api, PushStream, setToken, ApiError } from './api.js';
+import { api, PushStream, setToken, ApiError, optional } from './api.js';
 import { SymbolStore, regroup } from './store.js';
-import { PriceChart } from './price.js';
+import { PriceChart, DEFINITIONS } from './price.js';
 import { FootprintChart } from './footprint.js';
 import { Heatmap } from './heatmap.js';
 import { parse, pretty, format } from './dec.js';
@@ -36,6 +36,8 @@ const app = {
   large: null, // user's threshold as BigInt, null: auto
   fpInFlight: false,
   fpAgain: false,
+  ladderScrolled: 0, // when the user last scrolled the ladder (it then stops centering the spread)
+  preloaded: 0, // heatmap frames taken from the book history at the last resync
 };
 
 let price, footprint, heat;
@@ -73,11 +75,13 @@ function start() {
     const s = location.hash.slice(1).toUpperCase();
     if (s && app.store && s !== app.store.symbol && app.symbols.includes(s)) selectSymbol(s);
   });
+  for (const ev of ['wheel', 'touchmove', 'mousedown']) $('ladder-wrap').addEventListener(ev, () => (app.ladderScrolled = Date.now()), { passive: true });
   window.addEventListener('resize', () => app.store && app.store.touch('all'));
   requestAnimationFrame(frame);
   setInterval(pollStatus, 2000);
   setInterval(pollMetrics, 1000);
   setInterval(pollDepth, 500);
+  setInterval(pollWalls, 1000);
   boot();
 }
 
@@ -105,6 +109,8 @@ function selectSymbol(symbol) {
   if (!symbol) return;
   if (app.stream) app.stream.close();
   app.store = new SymbolStore(symbol);
+  app.ladderScrolled = 0;
+  app.preloaded = 0;
   app.pending = [];
   $('symbol').value = symbol;
   if (location.hash.slice(1) !== symbol) history.replaceState(null, '', '#' + symbol);
@@ -141,19 +147,26 @@ function selectSymbol(symbol) {
 async function resync(store) {
   app.syncing = true;
   try {
-    const [bars, trades, large, signals, book] = await Promise.all([
+    const [bars, trades, large, signals, book, history, walls] = await Promise.all([
       api.bars(store.symbol, 120, true),
       api.trades(store.symbol, TAPE_ROWS * 2),
       api.large(store.symbol, 200),
       api.signals(store.symbol),
       api.book(store.symbol, 10),
+      // The heatmap's recent past, and the walls; a service may have
+      // either turned off (409): the heatmap then fills live only.
+      optional(api.bookHistory(store.symbol)),
+      optional(api.walls(store.symbol)),
     ]);
     if (store !== app.store) return;
     store.loadTrades(trades);
     store.loadBars(bars);
     for (const l of large.trades || []) store.addLarge(l);
-    for (const s of signals.signals || []) store.addSignal(s);
+    store.loadSignals(signals);
     store.setBook(book);
+    app.preloaded = history ? store.loadHistory(history) : 0;
+    store.wallsOff = !walls;
+    if (walls) store.setWalls(walls);
     app.synced++;
   } catch (e) {
     console.warn('orderflow: resync failed', e);
@@ -252,6 +265,24 @@ async function pollMetrics() {
   }
 }
 
+let wallsBusy = false;
+async function pollWalls() {
+  const store = app.store;
+  if (wallsBusy || !store || store.wallsOff || document.hidden || app.conn.state !== 'live') return;
+  wallsBusy = true;
+  try {
+    const w = await optional(api.walls(store.symbol));
+    if (store === app.store) {
+      if (w) store.setWalls(w);
+      else store.wallsOff = true; // book metrics off: asked again at the next resync
+    }
+  } catch {
+    // the next read tries again
+  } finally {
+    wallsBusy = false;
+  }
+}
+
 let depthBusy = false;
 async function pollDepth() {
   const store = app.store;
@@ -341,7 +372,7 @@ function renderHeatmap(store) {
       if (!seen.has(t.id) && isLarge(store, t, thr)) bubbles.push({ time: t.time, price: Number(t.price), qty: Number(t.qty), side: t.side });
     }
   }
-  heat.draw(store.frames, store.path, bubbles, store.lastTime);
+  heat.draw(store.frames, store.path, bubbles, store.lastTime, store.walls);
 }
 
 function renderTape(store) {
@@ -357,6 +388,11 @@ function renderTape(store) {
   $('large-info').textContent = thr === null ? 'large: waiting for the adaptive threshold' : `large ≥ ${format(thr)}${app.large === null ? ' (auto)' : ''}`;
 }
 
+// renderLadder draws the top ten levels of each side and every current
+// wall (GET /walls): a wall's row is highlighted with its age (how long it
+// has stood); a wall beyond the top ten gets a row of its own in price
+// order (marked "extra", its quantity the wall's). The ladder scrolls; it
+// keeps the spread in the middle unless the user scrolled it lately.
 function renderLadder(store) {
   const b = store.book;
   const t = $('ladder');
@@ -364,21 +400,63 @@ function renderLadder(store) {
     t.innerHTML = '';
     return;
   }
-  const asks = (b.asks || []).slice(0, 10);
-  const bids = (b.bids || []).slice(0, 10);
+  const walls = store.walls;
+  const rowsOf = (levels, side, ws) => {
+    const rows = levels.slice(0, 10).map((l) => ({ price: l.price, qty: l.qty, p: parse(l.price), extra: false, wall: null }));
+    const at = new Map(rows.map((r) => [r.price, r]));
+    for (const w of ws || []) {
+      let r = at.get(w.price);
+      if (!r) rows.push((r = { price: w.price, qty: w.qty, p: parse(w.price), extra: true, wall: null }));
+      r.wall = w;
+    }
+    // asks ascending from the best, bids descending: both away from the spread
+    rows.sort((x, y) => (x.p === y.p ? 0 : (x.p < y.p) === (side === 'ask') ? -1 : 1));
+    return rows;
+  };
+  const asks = rowsOf(b.asks || [], 'ask', walls && walls.asks);
+  const bids = rowsOf(b.bids || [], 'bid', walls && walls.bids);
   let max = 0;
-  for (const l of asks.concat(bids)) max = Math.max(max, Number(l.qty));
-  const row = (l, side) =>
-    `<tr class="${side}" data-price="${esc(l.price)}" data-qty="${esc(l.qty)}"><td class="q"><div class="bar" style="width:${((100 * Number(l.qty)) / (max || 1)).toFixed(1)}%"></div>${esc(l.qty)}</td><td class="p">${esc(pretty(l.price))}</td><td class="c"></td></tr>`;
-  const spread = b.spread ? `<tr class="spread"><td colspan="3">spread ${esc(b.spread)} · mid ${esc(pretty(b.mid, 3))}</td></tr>` : '';
-  t.innerHTML = asks.slice().reverse().map((l) => row(l, 'ask')).join('') + spread + bids.map((l) => row(l, 'bid')).join('');
+  for (const r of asks.concat(bids)) if (!r.extra) max = Math.max(max, Number(r.qty));
+  const row = (r, side) => {
+    const w = r.wall;
+    const cls = side + (w ? ' wall' : '') + (r.extra ? ' extra' : '');
+    const attrs = w
+      ? ` data-wall-qty="${esc(w.qty)}" data-stood="${w.stood_ms}" data-since="${w.since}" title="${esc(wallTitle(w))}"`
+      : '';
+    const width = Math.min(100, (100 * Number(r.qty)) / (max || 1)).toFixed(1);
+    return `<tr class="${cls}" data-side="${side}" data-price="${esc(r.price)}" data-qty="${esc(r.qty)}"${attrs}><td class="q"><div class="bar" style="width:${width}%"></div>${esc(r.qty)}</td><td class="p">${esc(pretty(r.price))}</td><td class="c">${w ? esc(age(w.stood_ms)) : ''}</td></tr>`;
+  };
+  const spread = `<tr class="spread" id="ladder-spread"><td colspan="3">${b.spread ? `spread ${esc(b.spread)} · mid ${esc(pretty(b.mid, 3))}` : ''}</td></tr>`;
+  t.innerHTML = asks.slice().reverse().map((r) => row(r, 'ask')).join('') + spread + bids.map((r) => row(r, 'bid')).join('');
   t.dataset.updateId = b.update_id;
+  t.dataset.wallsTime = walls ? walls.time : '';
+  const nw = walls ? (walls.bids || []).length + (walls.asks || []).length : 0;
+  $('walls-info').textContent = walls ? `· ${nw} wall${nw === 1 ? '' : 's'} ·` : '';
+  const wrap = $('ladder-wrap');
+  if (Date.now() - app.ladderScrolled > 8000) {
+    const sp = $('ladder-spread');
+    wrap.scrollTop = sp.offsetTop - (wrap.clientHeight - sp.offsetHeight) / 2;
+  }
   $('bands').innerHTML = (b.bands || [])
     .map((x) => {
       const imb = Number(x.imbalance);
       return `<span>±${x.bps}bp</span><div class="meter" title="bid ${esc(x.bid_qty)} / ask ${esc(x.ask_qty)}"><div style="width:${(((imb + 1) / 2) * 100).toFixed(1)}%"></div></div><span>${imb >= 0 ? '+' : ''}${imb.toFixed(3)}</span>`;
     })
     .join('');
+}
+
+// age writes how long a wall has stood: "850ms", "42s", "3m05s", "1h02m".
+function age(ms) {
+  if (ms < 1000) return `${ms}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+}
+
+function wallTitle(w) {
+  return `${w.side} wall ${w.qty} @ ${pretty(w.price)} (peak ${w.peak_qty}), ${Number(w.ratio).toFixed(1)}× the mean of its neighbours; ` +
+    `standing since ${hhmmss(w.since)} UTC, ${age(w.stood_ms)}`;
 }
 
 function renderMetrics(store) {
@@ -424,16 +502,24 @@ const SIGNAL_TEXT = {
   bearish_divergence: 'bearish delta divergence', bullish_divergence: 'bullish delta divergence',
   high_exhausted: 'exhausted high', low_exhausted: 'exhausted low',
   stacked_buy_imbalance: 'stacked buy imbalance', stacked_sell_imbalance: 'stacked sell imbalance',
+  absorption: 'absorption', wall_pulled: 'wall pulled', wall_filled: 'wall filled',
 };
 
+// bullish says which way a signal points: bids absorbing taker sells,
+// a bullish divergence, exhausted sellers at the low, stacked buying.
+export function bullish(s) {
+  if (s.kind === 'absorption' || s.kind === 'wall_pulled' || s.kind === 'wall_filled') return s.side === 'bid';
+  return s.kind.startsWith('bullish') || s.kind === 'low_exhausted' || s.kind === 'stacked_buy_imbalance';
+}
+
 function renderSignals(store) {
-  const list = store.signals.slice(-60).reverse();
+  const list = store.signals.concat(store.wallSignals).sort((a, b) => a.time - b.time).slice(-60).reverse();
   $('signals').innerHTML = list.length
     ? list
         .map((s) => {
-          const bull = s.kind.startsWith('bullish') || s.kind === 'low_exhausted' || s.kind === 'stacked_buy_imbalance';
           const at = s.high ? `${pretty(s.price)}–${pretty(s.high)} (${s.levels})` : pretty(s.price);
-          return `<li class="${bull ? 'bull' : 'bear'}">${hhmm(s.bar_start)} ${esc(SIGNAL_TEXT[s.kind] || s.kind)} @ ${esc(at)}</li>`;
+          const side = s.kind === 'absorption' || s.kind.startsWith('wall') ? ` ${s.side}` : '';
+          return `<li class="${bullish(s) ? 'bull' : 'bear'}" title="${esc(DEFINITIONS[s.kind] || '')}">${hhmmss(s.time).slice(0, 8)} ${esc(SIGNAL_TEXT[s.kind] || s.kind)}${esc(side)} @ ${esc(at)}</li>`;
         })
         .join('')
     : '<li class="muted">none yet</li>';
@@ -507,8 +593,25 @@ window.__orderflow = {
   footprintRows: () => footprint.lastRows,
   regroup: (levels, step) => regroup(levels, parse(step) ?? 0n).map((r) => ({ price: r.price, buy_imbalance: r.buyImb, sell_imbalance: r.sellImb, poc: !!r.poc })),
   tape: () => [...$('tape').tBodies[0].rows].map((r) => ({ id: Number(r.dataset.id), cls: r.className, cells: [...r.cells].map((c) => c.textContent) })),
-  ladder: () => ({ updateId: Number($('ladder').dataset.updateId || 0), rows: [...$('ladder').rows].filter((r) => r.dataset.price).map((r) => ({ side: r.className, price: r.dataset.price, qty: r.dataset.qty })) }),
-  heatmap: () => Object.assign({ stored: app.store ? app.store.frames.length : 0 }, heat.info),
+  ladder: () => ({
+    updateId: Number($('ladder').dataset.updateId || 0),
+    wallsTime: Number($('ladder').dataset.wallsTime || 0),
+    rows: [...$('ladder').rows].filter((r) => r.dataset.price).map((r) => ({
+      side: r.dataset.side, price: r.dataset.price, qty: r.dataset.qty, extra: r.classList.contains('extra'),
+      wall: r.classList.contains('wall') ? { qty: r.dataset.wallQty, stood_ms: Number(r.dataset.stood), since: Number(r.dataset.since), age: r.cells[2].textContent } : null,
+    })),
+  }),
+  heatmap: () => Object.assign({ stored: app.store ? app.store.frames.length : 0, preloaded: app.preloaded,
+    history: app.store && app.store.history }, heat.info),
+  // frames returns the heatmap's frames (time, update id, source, levels).
+  frameIds: () => (app.store ? app.store.frames.map((f) => [f.t, f.id, f.src]) : []),
+  // frames returns the heatmap's frames in [from, to] (exchange ms) with their levels.
+  frames: (from, to) => (app.store ? app.store.frames.filter((f) => f.t >= from && f.t <= to).map((f) => ({ time: f.t, update_id: f.id, src: f.src, bids: f.bids, asks: f.asks })) : []),
+  markers: () => price.markerList(),
+  // markerPoint returns where marker i's bar is on the page (CSS px), for
+  // the test to move the mouse there; tip is the tooltip's text shown.
+  markerPoint: (i) => price.markerPoint(i),
+  get tip() { return price.tip.hidden ? '' : price.tip.textContent; },
   metricsCVD: () => $('metrics').dataset.cvd,
   select: (s) => selectSymbol(s),
 };

@@ -10,7 +10,8 @@ const MAX_TAPE = 400;
 const MAX_FRAMES = 1800;
 const MAX_PATH = 20000;
 const MAX_LARGE = 300;
-const MAX_SIGNALS = 200;
+const MAX_SIGNALS = 1000; // absorption, divergence, exhaustion, stacked imbalances
+const MAX_WALL_SIGNALS = 200; // walls pulled or filled: many more of them
 
 // SymbolStore holds one symbol's bars, tape, book, heatmap frames,
 // metrics and signals.
@@ -25,12 +26,16 @@ export class SymbolStore {
     this.tape = []; // newest last
     this.newTape = []; // trades not yet drawn
     this.book = null;
-    this.frames = []; // heatmap: {t, id, bids: [[p, q]], asks}
+    this.frames = []; // heatmap: {t, id, src: 'history' | 'live', bids: [[p, q]], asks}, time and id strictly increasing
+    this.history = null; // the last book history taken: {frames, from, to, firstId, lastId, depth}
+    this.walls = null; // GET /walls: current walls of both sides and the recently ended ones
+    this.wallsOff = false; // the service answered 409 (book metrics off)
     this.path = []; // [t, price] of trades, thinned, for the heatmap's price line
     this.large = new Map(); // trade id -> large trade (server-flagged)
-    this.signals = [];
+    this.signals = []; // by time, oldest first
+    this.wallSignals = []; // wall_pulled, wall_filled, by time
     this.metrics = null;
-    this.counts = { trades: 0, dupTrades: 0, badValues: 0, barPushes: 0, barMismatch: 0, dropped: 0, footprintFetch: 0 };
+    this.counts = { trades: 0, dupTrades: 0, badValues: 0, barPushes: 0, barMismatch: 0, dropped: 0, footprintFetch: 0, dupFrames: 0 };
     this.dirty = new Set(['all']);
   }
 
@@ -209,15 +214,58 @@ export class SymbolStore {
 
   // addFrame stores one deep book read for the heatmap, stamped with the
   // latest exchange time seen (book answers carry an update id, not a time).
+  // A read that does not move both the time and the update id past the
+  // newest frame held (the book history's last one after a preload, or the
+  // previous read) is a duplicate: counted, not stored.
   addFrame(b) {
     if (!b || !b.synced || !this.lastTime) return false;
     const last = this.frames[this.frames.length - 1];
-    if (last && (last.id === b.update_id || this.lastTime <= last.t)) return false;
-    const conv = (ls) => ls.map((l) => [Number(l.price), Number(l.qty)]);
-    this.frames.push({ t: this.lastTime, id: b.update_id, bids: conv(b.bids), asks: conv(b.asks) });
+    if (last && (b.update_id <= last.id || this.lastTime <= last.t)) {
+      this.counts.dupFrames++;
+      return false;
+    }
+    this.frames.push({ t: this.lastTime, id: b.update_id, src: 'live', bids: levels(b.bids), asks: levels(b.asks) });
     if (this.frames.length > MAX_FRAMES) this.frames.splice(0, this.frames.length - MAX_FRAMES);
     this.touch('heatmap');
     return true;
+  }
+
+  // loadHistory takes GET /book/history (frames of the top of the book,
+  // one per second of exchange time, oldest first) so the heatmap shows the
+  // recent past at once. Over the span the history covers its frames
+  // replace the ones held; frames held from before it (an earlier service
+  // process) or after it (live reads that came in meanwhile) stay only when
+  // both their time and update id lie strictly outside it, so the sequence
+  // stays strictly increasing in both: no duplicate column, no seam.
+  // Returns the number of history frames taken.
+  loadHistory(h) {
+    const fr = [];
+    for (const f of (h && h.frames) || []) {
+      const last = fr[fr.length - 1];
+      if (last && (f.time <= last.t || f.update_id <= last.id)) {
+        this.counts.dupFrames++;
+        continue;
+      }
+      fr.push({ t: f.time, id: f.update_id, src: 'history', bids: levels(f.bids), asks: levels(f.asks) });
+    }
+    if (!fr.length) return 0;
+    const first = fr[0];
+    const last = fr[fr.length - 1];
+    const before = this.frames.filter((f) => f.t < first.t && f.id < first.id);
+    const after = this.frames.filter((f) => f.t > last.t && f.id > last.id);
+    this.counts.dupFrames += this.frames.length - before.length - after.length;
+    this.frames = before.concat(fr, after);
+    if (this.frames.length > MAX_FRAMES) this.frames.splice(0, this.frames.length - MAX_FRAMES);
+    this.history = { frames: fr.length, from: first.t, to: last.t, firstId: first.id, lastId: last.id, depth: h.depth };
+    if (last.t > this.lastTime) this.lastTime = last.t;
+    this.touch('heatmap');
+    return fr.length;
+  }
+
+  // setWalls takes GET /walls.
+  setWalls(w) {
+    this.walls = w;
+    this.touch('ladder', 'heatmap');
   }
 
   addLarge(l) {
@@ -226,13 +274,33 @@ export class SymbolStore {
     this.touch('tape', 'heatmap');
   }
 
-  addSignal(s) {
-    if (this.signals.some((x) => x.kind === s.kind && x.bar_start === s.bar_start && x.price === s.price)) return;
-    this.signals.push(s);
-    this.signals.sort((a, b) => a.bar_start - b.bar_start);
-    if (this.signals.length > MAX_SIGNALS) this.signals.splice(0, this.signals.length - MAX_SIGNALS);
+  // loadSignals takes GET /signals as the base after a (re)connect, as
+  // loadBars does for bars: a restarted service has its own.
+  loadSignals(resp) {
+    this.signals = [];
+    this.wallSignals = [];
+    for (const x of (resp && resp.signals) || []) this.addSignal(x);
     this.touch('signals');
   }
+
+  // addSignal keeps one signal (pushed or from GET /signals); the same
+  // kind, time, side and price again is a duplicate.
+  addSignal(s) {
+    const wall = s.kind === 'wall_pulled' || s.kind === 'wall_filled';
+    const list = wall ? this.wallSignals : this.signals;
+    if (list.some((x) => x.kind === s.kind && x.time === s.time && x.side === s.side && x.price === s.price)) return;
+    list.push(s);
+    // Usually the newest: only then is it already in place.
+    if (list.length > 1 && list[list.length - 2].time > s.time) list.sort((a, b) => a.time - b.time);
+    const max = wall ? MAX_WALL_SIGNALS : MAX_SIGNALS;
+    if (list.length > max) list.splice(0, list.length - max);
+    this.touch('signals');
+  }
+}
+
+// levels turns API levels into [price, qty] numbers for drawing.
+function levels(ls) {
+  return (ls || []).map((l) => [Number(l.price), Number(l.qty)]);
 }
 
 function emptyOpen(start, cvd) {
