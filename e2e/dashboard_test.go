@@ -249,9 +249,11 @@ func TestDashboard(t *testing.T) {
 	t.Run("SymbolSwitch", func(t *testing.T) {
 		var before int
 		b.mustEval(t, `window.__orderflow.synced`, &before)
-		// Switch while the replay is paused, so the book history the
-		// heatmap preloads can be compared with the API's exactly.
+		// Switch while the replay is paused and the service has settled,
+		// so the book history the heatmap preloads can be compared with
+		// the API's exactly.
 		s.Pause()
+		settle(t, st.cl, "ETHUSDT")
 		b.mustEval(t, `(() => { const s = document.getElementById('symbol'); s.value = 'ETHUSDT';
 			s.dispatchEvent(new Event('change')); return s.value; })()`, new(string))
 		waitFor(t, 30*time.Second, "ETHUSDT on screen", func() (bool, string) {
@@ -281,11 +283,13 @@ func TestDashboard(t *testing.T) {
 	})
 }
 
-// quiesce waits until the dashboard has applied every trade and book
-// state the (paused) service has.
+// quiesce waits until the dashboard has applied every trade, book state
+// and walls answer the (paused) service has. The bound is generous: on a
+// loaded machine under -race the service can take half a minute to work
+// through the frames sent before the pause.
 func quiesce(t *testing.T, b *browser, cl *client.Client, symbol string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "the dashboard to catch up with the API", func() (bool, string) {
+	waitFor(t, 60*time.Second, "the dashboard to catch up with the API", func() (bool, string) {
 		m, err := cl.Metrics(context.Background(), symbol, client.MetricsQuery{})
 		if err != nil {
 			return false, err.Error()

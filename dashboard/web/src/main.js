@@ -36,6 +36,8 @@ const app = {
   large: null, // user's threshold as BigInt, null: auto
   fpInFlight: false,
   fpAgain: false,
+  sigInFlight: false,
+  sigAgain: false,
   ladderScrolled: 0, // when the user last scrolled the ladder (it then stops centering the spread)
   preloaded: 0, // heatmap frames taken from the book history at the last resync
 };
@@ -199,10 +201,36 @@ function handle(store, m) {
       break;
     case 'dropped':
       // The service skipped messages because we read too slowly: the open
-      // bar built here may miss trades, so take the server's bars again.
+      // bar built here may miss trades, so take the server's bars again;
+      // a skipped signal is only found by asking again.
       store.counts.dropped += m.count || 0;
       refreshFootprints(store);
+      refreshSignals(store);
       break;
+  }
+}
+
+// refreshSignals takes the service's signals again after pushed messages
+// were skipped, at most one request at a time; they are added to those
+// held (the service's ring of book signals may no longer have older ones).
+async function refreshSignals(store) {
+  if (app.sigInFlight) {
+    app.sigAgain = true;
+    return;
+  }
+  app.sigInFlight = true;
+  try {
+    const r = await api.signals(store.symbol);
+    store.counts.signalFetch++;
+    if (store === app.store) store.mergeSignals(r);
+  } catch (e) {
+    console.warn('orderflow: signals fetch failed', e);
+  } finally {
+    app.sigInFlight = false;
+    if (app.sigAgain) {
+      app.sigAgain = false;
+      setTimeout(() => refreshSignals(app.store), 250);
+    }
   }
 }
 

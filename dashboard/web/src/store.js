@@ -35,7 +35,7 @@ export class SymbolStore {
     this.signals = []; // by time, oldest first
     this.wallSignals = []; // wall_pulled, wall_filled, by time
     this.metrics = null;
-    this.counts = { trades: 0, dupTrades: 0, badValues: 0, barPushes: 0, barMismatch: 0, dropped: 0, footprintFetch: 0, dupFrames: 0 };
+    this.counts = { trades: 0, dupTrades: 0, badValues: 0, barPushes: 0, barMismatch: 0, dropped: 0, footprintFetch: 0, signalFetch: 0, dupFrames: 0 };
     this.dirty = new Set(['all']);
   }
 
@@ -279,24 +279,40 @@ export class SymbolStore {
   loadSignals(resp) {
     this.signals = [];
     this.wallSignals = [];
-    for (const x of (resp && resp.signals) || []) this.addSignal(x);
+    this.mergeSignals(resp);
+  }
+
+  // mergeSignals adds the signals of a GET /signals answer to those held.
+  mergeSignals(resp) {
+    for (const x of (resp && resp.signals) || []) this.addSignal(x, false);
+    this.signals.sort(byTime);
+    this.wallSignals.sort(byTime);
+    this.trimSignals();
     this.touch('signals');
   }
 
   // addSignal keeps one signal (pushed or from GET /signals); the same
-  // kind, time, side and price again is a duplicate.
-  addSignal(s) {
-    const wall = s.kind === 'wall_pulled' || s.kind === 'wall_filled';
-    const list = wall ? this.wallSignals : this.signals;
+  // kind, time, side and price again is a duplicate. sort false leaves the
+  // ordering and trimming to the caller (mergeSignals).
+  addSignal(s, sort = true) {
+    const list = isWallSignal(s) ? this.wallSignals : this.signals;
     if (list.some((x) => x.kind === s.kind && x.time === s.time && x.side === s.side && x.price === s.price)) return;
     list.push(s);
+    if (!sort) return;
     // Usually the newest: only then is it already in place.
-    if (list.length > 1 && list[list.length - 2].time > s.time) list.sort((a, b) => a.time - b.time);
-    const max = wall ? MAX_WALL_SIGNALS : MAX_SIGNALS;
-    if (list.length > max) list.splice(0, list.length - max);
+    if (list.length > 1 && list[list.length - 2].time > s.time) list.sort(byTime);
+    this.trimSignals();
     this.touch('signals');
   }
+
+  trimSignals() {
+    if (this.signals.length > MAX_SIGNALS) this.signals.splice(0, this.signals.length - MAX_SIGNALS);
+    if (this.wallSignals.length > MAX_WALL_SIGNALS) this.wallSignals.splice(0, this.wallSignals.length - MAX_WALL_SIGNALS);
+  }
 }
+
+const byTime = (a, b) => a.time - b.time;
+const isWallSignal = (s) => s.kind === 'wall_pulled' || s.kind === 'wall_filled';
 
 // levels turns API levels into [price, qty] numbers for drawing.
 function levels(ls) {
