@@ -111,7 +111,9 @@ export class PriceChart {
         position: m.bull ? 'belowBar' : 'aboveBar',
         color: m.kind === 'abs' ? (m.bull ? '#58a6ff' : '#d2a8ff') : m.bull ? UP : DOWN,
         shape: m.kind === 'abs' ? 'circle' : m.bull ? 'arrowUp' : 'arrowDown',
-        text: m.kind + (m.n > 1 ? '×' + m.n : ''),
+        // Absorption comes several a bar: its circle (see the legend) and a
+        // count say enough; the arrows keep their short name.
+        text: m.kind === 'abs' ? (m.n > 1 ? String(m.n) : '') : m.kind + (m.n > 1 ? '×' + m.n : ''),
       })),
     );
   }
