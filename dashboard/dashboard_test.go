@@ -55,10 +55,7 @@ func sha(b []byte) string {
 // rebuilds with the pinned esbuild and compares bytes.
 func TestAssetsMatchSources(t *testing.T) {
 	m := manifest(t)
-	var want []string
-	for _, f := range []string{"web/build.mjs", "web/package.json", "web/package-lock.json"} {
-		want = append(want, f)
-	}
+	want := []string{"web/build.mjs", "web/package.json", "web/package-lock.json"}
 	err := filepath.WalkDir("web/src", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
