@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"strings"
@@ -214,4 +215,24 @@ func TestBaselineDoesTheSameWork(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadWriterLines: whatever a writer process prints, reading it never
+// panics; a report is returned only when both lines parse and carry no
+// error.
+func FuzzReadWriterLines(f *testing.F) {
+	f.Add([]byte("{\"ws\":\"ws://127.0.0.1:1\",\"rest\":\"http://127.0.0.1:1\"}\n{\"sent\":[1,2],\"lag\":[0,5],\"write_ns\":7}\n"))
+	f.Add([]byte("{\"ws\":\"x\"}\n{\"err\":\"write frame 3: broken pipe\"}\n"))
+	f.Add([]byte("{}\n"))
+	f.Add([]byte("not json\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, report, err := ReadWriterLines(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		rep, err := report()
+		if err == nil && (rep == nil || rep.Err != "") {
+			t.Fatalf("report %+v without error", rep)
+		}
+	})
 }

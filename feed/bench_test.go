@@ -2,8 +2,15 @@ package feed
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/orderflow/orderflow/binance"
 )
@@ -84,4 +91,68 @@ func FuzzStreamOf(f *testing.F) {
 			t.Fatalf("streamOf(%q) = %q", frame, name)
 		}
 	})
+}
+
+// BenchmarkReadPath measures the whole receive path per frame over a
+// loopback WebSocket: the library's frame read, the read loop and the
+// routing to the handler. One op is one real recorded frame; the server
+// writes from the same process, so allocs/op counts both sides.
+func BenchmarkReadPath(b *testing.B) {
+	frames := realFrames(b, 1000)
+	var got atomic.Int64
+	want := make(chan int64, 1)
+	reached := make(chan struct{}, 1)
+	start := make(chan int)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx := ws.CloseRead(r.Context())
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case n := <-start:
+				for i := range n {
+					if ws.Write(ctx, websocket.MessageText, frames[i%len(frames)].frame) != nil {
+						return
+					}
+				}
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := NewConn(Options{BaseURL: "ws" + strings.TrimPrefix(srv.URL, "http"), Streams: btcStreams, Logger: quiet,
+		Handler: func([]byte, time.Time) {
+			n := got.Add(1)
+			select {
+			case w := <-want:
+				if n >= w {
+					reached <- struct{}{}
+				} else {
+					want <- w
+				}
+			default:
+			}
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for c.Status().State != StateConnected {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	want <- got.Load() + int64(b.N)
+	start <- b.N
+	<-reached
 }
