@@ -129,8 +129,9 @@ type Member struct {
 }
 
 type lease struct {
-	rev   uint64
-	valid time.Time // held until then unless renewed
+	rev     uint64
+	renewed time.Time // start of the last successful write
+	valid   time.Time // held until then unless renewed
 }
 
 // New checks cfg and returns a Member.
@@ -409,7 +410,27 @@ func (m *Member) round(ctx context.Context, members, leases jetstream.KeyValue) 
 		m.mu.Unlock()
 		if !held {
 			m.take(ctx, leases, sym)
+			// Starting a symbol can take a while (its subscription is
+			// confirmed first): keep the others renewed meanwhile.
+			m.renewDue(ctx, leases)
 		}
+	}
+}
+
+// renewDue renews the leases whose last renewal is half a round old.
+func (m *Member) renewDue(ctx context.Context, leases jetstream.KeyValue) {
+	var due []string
+	now := time.Now()
+	m.mu.Lock()
+	for s, l := range m.leases {
+		if now.Sub(l.renewed) >= m.interval/2 {
+			due = append(due, s)
+		}
+	}
+	m.mu.Unlock()
+	slices.Sort(due)
+	for _, s := range due {
+		m.renew(ctx, leases, s)
 	}
 }
 
@@ -450,7 +471,7 @@ func (m *Member) renew(ctx context.Context, leases jetstream.KeyValue, sym strin
 	switch {
 	case err == nil:
 		m.mu.Lock()
-		l.rev, l.valid = rev, m.validUntil(start)
+		l.rev, l.renewed, l.valid = rev, start, m.validUntil(start)
 		m.mu.Unlock()
 	case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
 		if rev, ok := m.ownWrite(ctx, leases, sym, l.rev); ok {
@@ -462,7 +483,7 @@ func (m *Member) renew(ctx context.Context, leases jetstream.KeyValue, sym strin
 			cancel()
 			if err == nil {
 				m.mu.Lock()
-				l.rev, l.valid = rev, m.validUntil(start)
+				l.rev, l.renewed, l.valid = rev, start, m.validUntil(start)
 				m.mu.Unlock()
 				return
 			}
@@ -598,7 +619,7 @@ func (m *Member) take(ctx context.Context, leases jetstream.KeyValue, sym string
 		return
 	}
 	m.mu.Lock()
-	m.leases[sym] = &lease{rev: rev, valid: m.validUntil(start)}
+	m.leases[sym] = &lease{rev: rev, renewed: start, valid: m.validUntil(start)}
 	m.st.Acquired++
 	m.mu.Unlock()
 	m.log.Info("shard: symbol acquired", "symbol", sym, "revision", rev)

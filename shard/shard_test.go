@@ -414,7 +414,11 @@ func TestClusterLosesNode(t *testing.T) {
 	for _, n := range c.Nodes {
 		urls = append(urls, n.URL())
 	}
-	f := &fleet{t: t, urls: urls, ttl: 3 * time.Second, replicas: 3, syms: symbols(24), led: newLedger()}
+	ttl := 3 * time.Second
+	if raceEnabled {
+		ttl = 2 * ttl
+	}
+	f := &fleet{t: t, urls: urls, ttl: ttl, replicas: 3, syms: symbols(24), led: newLedger()}
 	m4Gets := 0
 	for _, s := range f.syms {
 		if shard.Owner([]string{"m1", "m2", "m3", "m4"}, s) == "m4" {
