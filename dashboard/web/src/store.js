@@ -26,7 +26,7 @@ export class SymbolStore {
     this.tape = []; // newest last
     this.newTape = []; // trades not yet drawn
     this.book = null;
-    this.frames = []; // heatmap: {t, id, src: 'history' | 'live', bids: [[p, q]], asks}, time and id strictly increasing
+    this.frames = []; // heatmap: {t, id, src: 'history' | 'live', bids: [[p, q]], asks}; time increasing, id never decreasing
     this.history = null; // the last book history taken: {frames, from, to, firstId, lastId, depth}
     this.walls = null; // GET /walls: current walls of both sides and the recently ended ones
     this.wallsOff = false; // the service answered 409 (book metrics off)
@@ -232,17 +232,21 @@ export class SymbolStore {
 
   // loadHistory takes GET /book/history (frames of the top of the book,
   // one per second of exchange time, oldest first) so the heatmap shows the
-  // recent past at once. Over the span the history covers its frames
-  // replace the ones held; frames held from before it (an earlier service
-  // process) or after it (live reads that came in meanwhile) stay only when
-  // both their time and update id lie strictly outside it, so the sequence
-  // stays strictly increasing in both: no duplicate column, no seam.
-  // Returns the number of history frames taken.
+  // recent past at once. Two history frames may carry the same update id:
+  // the book did not change from one second to the next (the service
+  // records a frame at the first depth event of each second, applied or
+  // not); both are kept, as they are columns of the same book over time.
+  // Over the span the history covers its frames replace the ones held;
+  // frames held from before it (an earlier service process) or after it
+  // (live reads that came in meanwhile) stay only when their time lies
+  // outside it and their update id does not go back (after it: moves on),
+  // so time strictly increases and update ids never decrease: no duplicate
+  // column, no seam. Returns the number of history frames taken.
   loadHistory(h) {
     const fr = [];
     for (const f of (h && h.frames) || []) {
       const last = fr[fr.length - 1];
-      if (last && (f.time <= last.t || f.update_id <= last.id)) {
+      if (last && (f.time <= last.t || f.update_id < last.id)) {
         this.counts.dupFrames++;
         continue;
       }
@@ -251,7 +255,7 @@ export class SymbolStore {
     if (!fr.length) return 0;
     const first = fr[0];
     const last = fr[fr.length - 1];
-    const before = this.frames.filter((f) => f.t < first.t && f.id < first.id);
+    const before = this.frames.filter((f) => f.t < first.t && f.id <= first.id);
     const after = this.frames.filter((f) => f.t > last.t && f.id > last.id);
     this.counts.dupFrames += this.frames.length - before.length - after.length;
     this.frames = before.concat(fr, after);
