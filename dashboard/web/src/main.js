@@ -155,10 +155,12 @@ async function resync(store) {
       api.large(store.symbol, 200),
       api.signals(store.symbol),
       api.book(store.symbol, 10),
-      // The heatmap's recent past, and the walls; a service may have
-      // either turned off (409): the heatmap then fills live only.
-      optional(api.bookHistory(store.symbol)),
-      optional(api.walls(store.symbol)),
+      // The heatmap's recent past, and the walls: null when the service
+      // has them turned off (409), undefined when the read failed; neither
+      // fails the resync (the heatmap then fills live only, the walls poll
+      // tries again).
+      optional(api.bookHistory(store.symbol)).catch(soft('book history')),
+      optional(api.walls(store.symbol)).catch(soft('walls')),
     ]);
     if (store !== app.store) return;
     store.loadTrades(trades);
@@ -167,7 +169,7 @@ async function resync(store) {
     store.loadSignals(signals);
     store.setBook(book);
     app.preloaded = history ? store.loadHistory(history) : 0;
-    store.wallsOff = !walls;
+    store.wallsOff = walls === null;
     if (walls) store.setWalls(walls);
     app.synced++;
   } catch (e) {
@@ -208,6 +210,15 @@ function handle(store, m) {
       refreshSignals(store);
       break;
   }
+}
+
+// soft returns a catch handler that logs a failed optional read and
+// answers undefined.
+function soft(what) {
+  return (e) => {
+    console.warn(`orderflow: ${what} not loaded`, e);
+    return undefined;
+  };
 }
 
 // refreshSignals takes the service's signals again after pushed messages
