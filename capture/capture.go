@@ -35,7 +35,20 @@ const (
 	// Snapshot is a REST depth snapshot body (/api/v3/depth or
 	// /fapi/v1/depth). Record.Symbol names its symbol.
 	Snapshot
+	// Trades is a REST aggregate trades body (/api/v3/aggTrades or
+	// /fapi/v1/aggTrades) that the service used to warm up or to fill a gap
+	// in the trade ids. Record.Symbol names its symbol. Only the service's
+	// own captures hold it (orderflow run --capture).
+	Trades
+	// BookReset says that the service started Record.Symbol's book over
+	// here (the connection carrying its depth stream was replaced, and
+	// Binance's procedure starts again from a fresh snapshot). Data is
+	// empty. Only the service's own captures hold it.
+	BookReset
 )
+
+// lastKind is the highest RecordKind this build reads and writes.
+const lastKind = BookReset
 
 // Record is one recorded message.
 type Record struct {

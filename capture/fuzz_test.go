@@ -33,7 +33,7 @@ func checkReader(t *testing.T, data []byte, format Format, callsPerByte int) {
 		}
 		rec, err := r.Next()
 		if err == nil {
-			if rec.Kind > Snapshot || len(rec.Data) == 0 && format != FormatCapture {
+			if rec.Kind > lastKind || len(rec.Data) == 0 && format != FormatCapture {
 				t.Fatalf("bad record %+v", rec)
 			}
 			recs = append(recs, own(rec))

@@ -21,7 +21,9 @@ import (
 //	             (uncompressed) length, uint32 LE record count, uint32 LE
 //	             CRC-32C of header bytes 4..16 followed by the payload
 //	payload      raw DEFLATE (compress/flate) of count records:
-//	             kind byte, varint local ns, uvarint symbol length, symbol,
+//	             kind byte (0 frame, 1 depth snapshot, 2 REST aggTrades,
+//	             3 book reset),
+//	             varint local ns, uvarint symbol length, symbol,
 //	             market byte (0 unknown, 1 spot, 2 USD-M), uvarint data
 //	             length, data
 //
@@ -151,7 +153,7 @@ func (r *blockReader) Next() (*Record, error) {
 		return fail("truncated record")
 	}
 	kind := RecordKind(b[0])
-	if kind > Snapshot {
+	if kind > lastKind {
 		return fail(fmt.Sprintf("unknown record kind %d", kind))
 	}
 	local, n := binary.Varint(b[1:])

@@ -171,7 +171,7 @@ func (w *Writer) Write(rec *Record) error {
 	switch {
 	case rec == nil:
 		return errors.New("capture: write: nil record")
-	case rec.Kind > Snapshot:
+	case rec.Kind > lastKind:
 		return fmt.Errorf("capture: write: unknown record kind %d", rec.Kind)
 	case rec.MarketKnown && rec.Market > market.USDM:
 		return fmt.Errorf("capture: write: unknown market %d", rec.Market)

@@ -128,6 +128,16 @@ var (
 		"1 when the service is running, else 0.", nil, nil)
 	descReady = prometheus.NewDesc("orderflow_service_ready",
 		"1 when every stream is connected and every book synced (as /readyz), else 0.", nil, nil)
+	descCaptureActive = prometheus.NewDesc("orderflow_capture_active",
+		"1 while the run's capture writes, 0 once a write error stopped it (absent when capture is off).", nil, nil)
+	descCaptureRecords = prometheus.NewDesc("orderflow_capture_records_total",
+		"Records of the run's capture by outcome: written, dropped (writer queue full), lost (capture stopped by a write error).", []string{"outcome"}, nil)
+	descCaptureBytes = prometheus.NewDesc("orderflow_capture_bytes_total",
+		"Bytes written to the run's capture files.", nil, nil)
+	descCaptureFiles = prometheus.NewDesc("orderflow_capture_files_total",
+		"Capture files the run has opened (rotations + 1).", nil, nil)
+	descCaptureErrors = prometheus.NewDesc("orderflow_capture_errors_total",
+		"Capture write errors (each stops the run's capture; the service keeps running).", nil, nil)
 )
 
 // serviceCollector reads service.Status at scrape time.
@@ -136,7 +146,8 @@ type serviceCollector struct{ svc *service.Service }
 func (c *serviceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descStreamUp, descReconnects, descMessages, descBytes, descRotations, descStale,
 		descDecodeErrors, descFrames, descRejected, descUnknown, descTrades, descSynced, descUpdateID, descResyncs,
-		descBackfill, descBackfillReq, descUp, descReady} {
+		descBackfill, descBackfillReq, descUp, descReady, descCaptureActive, descCaptureRecords, descCaptureBytes,
+		descCaptureFiles, descCaptureErrors} {
 		ch <- d
 	}
 }
@@ -190,6 +201,15 @@ func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBackfill, float64(b.Missing), "missing")
 	counter(descBackfillReq, float64(b.Requests-b.Errors), "ok")
 	counter(descBackfillReq, float64(b.Errors), "error")
+	if c := st.Capture; c != nil {
+		gauge(descCaptureActive, b2f(c.Active))
+		counter(descCaptureRecords, float64(c.Records), "written")
+		counter(descCaptureRecords, float64(c.Dropped), "dropped")
+		counter(descCaptureRecords, float64(c.Lost), "lost")
+		counter(descCaptureBytes, float64(c.Bytes))
+		counter(descCaptureFiles, float64(c.Files))
+		counter(descCaptureErrors, float64(c.Errors))
+	}
 }
 
 var (

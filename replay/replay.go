@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/capture"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/fixed"
@@ -97,6 +98,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Result, error) {
 	res := &Result{Engine: eng}
 
 	m := newMerger(readers, opts.Files)
+	var trades []market.Trade
 	var lastProgress time.Time
 	var logged int
 	for {
@@ -123,6 +125,15 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Result, error) {
 		switch rec.Kind {
 		case capture.Snapshot:
 			herr = eng.HandleSnapshot(rec.Symbol, rec.Data, rec.Market, rec.MarketKnown)
+		case capture.Trades:
+			herr = handleRESTTrades(eng, rec, &trades)
+		case capture.BookReset:
+			// The service replaced the connection and started the book
+			// over, as Binance's procedure asks; do the same here so the
+			// next snapshot is loaded, not ignored as unexpected.
+			if s := eng.Symbol(rec.Symbol); s != nil && s.Sync != nil {
+				s.Sync.Reset()
+			}
 		default:
 			_, herr = eng.HandleFrame(rec.Data, rec.Market, rec.MarketKnown)
 		}
@@ -151,6 +162,28 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Result, error) {
 		return res, fmt.Errorf("replay: write: %w", err)
 	}
 	return res, nil
+}
+
+// handleRESTTrades applies a REST aggTrades body the service used (a
+// warm start or a gap fill, in the order the service applied it). Ids the
+// stream already gave are refused as duplicates by the metrics, as in the
+// service, where its sequencer skips them.
+func handleRESTTrades(eng *engine.Engine, rec *capture.Record, buf *[]market.Trade) error {
+	ts, err := binance.DecodeAggTrades(rec.Data, rec.Symbol, (*buf)[:0])
+	*buf = ts
+	if err != nil {
+		return fmt.Errorf("REST aggTrades %s: %w", rec.Symbol, err)
+	}
+	if len(ts) > 0 && eng.Symbol(rec.Symbol) == nil {
+		eng.AddSymbol(rec.Symbol, rec.Market, rec.MarketKnown)
+	}
+	var errs []error
+	for i := range ts {
+		if err := eng.HandleTrade(&ts[i]); err != nil && len(errs) < 3 {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // merger yields the records of several readers in local-time order. Each

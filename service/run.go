@@ -62,6 +62,7 @@ type run struct {
 	hc      *http.Client
 	lock    *dirlock.Lock
 	started time.Time
+	cap     *capturer // nil without Config.Capture.Dir
 
 	// Changed only under the lifecycle lock.
 	tasks    []*task
@@ -322,6 +323,11 @@ func (r *run) start(ctx context.Context) error {
 		r.goTask("source "+src.Name(), r.ctx, func(ctx context.Context) error { return src.Run(ctx, r.sink) })
 		return nil
 	}
+	if err := r.startCapture(); err != nil {
+		r.cancel()
+		r.releaseLock()
+		return err
+	}
 	var streams []string
 	for _, sym := range r.symbols {
 		streams = append(streams, r.streamsOf(sym)...)
@@ -329,6 +335,7 @@ func (r *run) start(ctx context.Context) error {
 	_, fresh, err := r.assign(streams)
 	if err != nil {
 		r.cancel()
+		r.stopCapture(time.Now().Add(r.s.cfg.StopTimeout))
 		r.releaseLock()
 		return err
 	}
@@ -377,6 +384,7 @@ func (r *run) removeSymbol(sym string) []connStreams {
 		if r.sink != nil {
 			r.sink.symbolsChanged()
 		}
+		r.captureForget(sym)
 	}
 	r.mu.Unlock()
 	group := map[*streamConn][]string{}
@@ -494,6 +502,9 @@ func (r *run) stop(ctx context.Context, budget time.Duration) error {
 			stuck = append(stuck, t.name)
 		}
 	}
+	if !r.stopCapture(deadline) {
+		stuck = append(stuck, "capture writer")
+	}
 	if r.tr != nil {
 		r.tr.CloseIdleConnections()
 	}
@@ -527,6 +538,7 @@ func (r *run) onFrame(sc *streamConn, frame []byte, recv time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.eng.CountDecoded(derr != nil)
+	r.captureFrame(frame, recv, m, derr == nil)
 	if derr != nil {
 		r.log.Warn("frame rejected", "err", fmt.Errorf("%w: %w", engine.ErrDecode, derr), "frame", snippet(frame))
 		return
@@ -625,6 +637,7 @@ func (r *run) onReconnect(sc *streamConn) {
 		if ch == r.s.cfg.DepthChannel {
 			if es := r.eng.Symbol(sym); es != nil && es.Sync != nil {
 				es.Sync.Reset()
+				r.captureReset(sym)
 				r.wantSnapshot(sym)
 				resynced++
 			}
@@ -650,6 +663,7 @@ func (r *run) onReconnect(sc *streamConn) {
 }
 
 func (r *run) apply(sq *sequencer, t *market.Trade) {
+	r.captureApplied(t)
 	if t.ID <= sq.last {
 		r.bf.Duplicates++
 		return
@@ -787,6 +801,7 @@ func (r *run) snapshotLoop(ctx context.Context) error {
 			snap.Symbol = sym
 			r.mu.Lock()
 			if r.seqs[sym] != nil { // not removed meanwhile
+				r.captureSnapshot(&snap)
 				if err := r.eng.ApplySnapshot(&snap, r.s.cfg.Market, true); err != nil {
 					r.log.Warn("snapshot rejected", "symbol", sym, "err", err)
 				}
@@ -916,6 +931,7 @@ func (r *run) fill(ctx context.Context, req fillRequest, buf *[]market.Trade) er
 		return nil // removed meanwhile
 	}
 	r.bf.Fetched += int64(len(got))
+	r.captureTrades(req.symbol, got)
 	for i := range got {
 		r.apply(sq, &got[i])
 	}

@@ -154,6 +154,12 @@ type Config struct {
 	// one input task is Source.Run. The fields about streams, REST,
 	// backfill and audits are then unused.
 	Source Source
+	// Capture, if its Dir is set, writes every frame received and every
+	// REST snapshot and trade backfill used to capture files, one set per
+	// run (see CaptureConfig). A write error (a full disk) stops the
+	// capture, never the service; Status.Capture shows it. Unused with a
+	// Source (its input is not Binance's).
+	Capture CaptureConfig
 }
 
 // DefaultStreamsPerConn is the default of Config.MaxStreamsPerConn: 200
@@ -256,6 +262,10 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if err := d.Flow.Validate(); err != nil {
 		return d, fmt.Errorf("service: flow config: %w", err)
+	}
+	var err error
+	if d.Capture, err = d.Capture.withDefaults(); err != nil {
+		return d, err
 	}
 	return d, nil
 }
@@ -472,7 +482,9 @@ type Status struct {
 	// duplicates skipped at the stream/REST seam, and ids that could not
 	// be recovered.
 	Backfill BackfillStats `json:"backfill"`
-	Started  time.Time     `json:"started,omitzero"`
+	// Capture is the run's capture, nil when off.
+	Capture *CaptureStatus `json:"capture,omitempty"`
+	Started time.Time      `json:"started,omitzero"`
 }
 
 // SymbolStatus is one symbol's state.
@@ -526,6 +538,9 @@ func (s *Service) Status() Status {
 	st.Started = r.started
 	if r.sink != nil {
 		st.Streams = append(st.Streams, r.sink.status())
+	}
+	if r.cap != nil {
+		st.Capture = r.cap.status()
 	}
 	for _, c := range r.connList() {
 		cs := c.conn.Status()

@@ -45,6 +45,9 @@ type serviceFlags struct {
 	listen        string
 	token         string
 	dataDir       string
+	captureDir    string
+	captureFileMB int64
+	captureAge    time.Duration
 }
 
 func defaultDataDir() string {
@@ -75,6 +78,9 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP API address (loopback by default; other addresses need --token)")
 	fs.StringVar(&f.token, "token", "", "bearer token required by the HTTP API (required off loopback)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "data directory, locked by one instance at a time")
+	fs.StringVar(&f.captureDir, "capture", "", "write every frame received and every REST snapshot and trade backfill used to capture files in this directory (one set per run, replayable with orderflow replay); off by default")
+	fs.Int64Var(&f.captureFileMB, "capture-file-mb", service.DefaultCaptureFileBytes>>20, "start the next capture file at this size, MiB")
+	fs.DurationVar(&f.captureAge, "capture-file-age", service.DefaultCaptureFileAge, "start the next capture file after this long")
 }
 
 // config checks the flags and builds the service configuration: every
@@ -125,6 +131,12 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	if err := checkListen(f.listen, f.token); err != nil {
 		return service.Config{}, err
 	}
+	if f.captureFileMB < 1 || f.captureFileMB > 1<<20 {
+		return service.Config{}, fmt.Errorf("%w: --capture-file-mb %d: want 1..1048576", errUsage, f.captureFileMB)
+	}
+	if f.captureAge < time.Second {
+		return service.Config{}, fmt.Errorf("%w: --capture-file-age %v: want at least 1s", errUsage, f.captureAge)
+	}
 	backfill := f.backfill
 	if backfill == 0 {
 		backfill = -1
@@ -135,7 +147,8 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depthFlowConfig(f.bookMetrics), Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log}, nil
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depthFlowConfig(f.bookMetrics), Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
+		Capture: service.CaptureConfig{Dir: f.captureDir, MaxFileBytes: f.captureFileMB << 20, MaxFileAge: f.captureAge}}, nil
 }
 
 // checkListen refuses a non-loopback listener without a token.
@@ -162,7 +175,7 @@ func isLoopback(host string) bool {
 }
 
 func runRun(ctx context.Context, env *environ, args []string) error {
-	fs := newFlagSet(env, "run", "[--symbols BTCUSDT,ETHUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--listen ADDR] [--data-dir DIR]")
+	fs := newFlagSet(env, "run", "[--symbols BTCUSDT,ETHUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--listen ADDR] [--data-dir DIR] [--capture DIR]")
 	var sf serviceFlags
 	sf.register(fs, true)
 	var lf logFlags
