@@ -241,14 +241,8 @@ func (c *capturer) loop() {
 				}
 				break
 			}
-			if c.w != nil {
-				err := c.w.Close()
-				c.account()
-				if err != nil {
-					c.fail(err)
-				} else {
-					c.log.Info("capture closed", "file", c.path, "records", c.records.Load(), "bytes", c.bytes.Load())
-				}
+			if c.w != nil && c.closeFile() {
+				c.log.Info("capture closed", "file", c.path, "records", c.records.Load(), "bytes", c.bytes.Load())
 			}
 			return
 		}
@@ -297,20 +291,32 @@ func (c *capturer) flush() {
 	c.account()
 }
 
-// rotate closes the current file (synced) and opens the next.
-func (c *capturer) rotate() {
-	n := c.unflushed
+// closeFile flushes, syncs and closes the current file; false if that
+// failed (the capture is then stopped).
+func (c *capturer) closeFile() bool {
 	err := c.w.Close()
 	c.account()
 	if err != nil {
 		c.fail(err)
-		return
+		return false
 	}
-	c.records.Add(n)
+	c.records.Add(c.unflushed)
 	c.unflushed = 0
 	c.doneBytes += c.w.Stats().Bytes
-	c.log.Info("capture file rotated", "file", c.path, "bytes", c.w.Stats().Bytes)
 	c.w = nil
+	c.mu.Lock()
+	c.curFile = ""
+	c.mu.Unlock()
+	return true
+}
+
+// rotate closes the current file (synced) and opens the next.
+func (c *capturer) rotate() {
+	path, n := c.path, c.w.Stats().Bytes
+	if !c.closeFile() {
+		return
+	}
+	c.log.Info("capture file rotated", "file", path, "bytes", n)
 	if err := c.open(); err != nil {
 		c.fail(err)
 	}

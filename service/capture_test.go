@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +21,7 @@ import (
 	"github.com/orderflow/orderflow/market"
 	prom "github.com/orderflow/orderflow/metrics"
 	"github.com/orderflow/orderflow/replay"
+	"github.com/orderflow/orderflow/rest"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
 )
@@ -80,6 +83,23 @@ func countRecords(t testing.TB, files ...string) map[capture.RecordKind]int64 {
 		r.Close()
 	}
 	return n
+}
+
+// simSnapshot fetches a 100-level snapshot of the simulator's book.
+func simSnapshot(t testing.TB, srv *sim.Server, symbol string) market.DepthSnapshot {
+	t.Helper()
+	_, base := srv.URL()
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections()
+	rc, err := rest.New(rest.Options{BaseURL: base, Market: srv.Market(), HTTPClient: hc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap market.DepthSnapshot
+	if err := rc.DepthSnapshot(context.Background(), symbol, 100, &snap); err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
 
 // flushed is m as a replay ends it: replay closes every open bar at the
@@ -161,6 +181,14 @@ func TestCaptureReplayReproducesRun(t *testing.T) {
 		last := trades[len(trades)-1].ID
 		waitFor(t, sym+" caught up to the last trade", 20*time.Second, func() bool {
 			return serviceMetrics(t, s, sym).Totals.LastID == last
+		})
+		// The replay is over: the simulator's book no longer moves; wait
+		// for the frames still in flight before comparing.
+		simID := simSnapshot(t, srv, sym).LastUpdateID
+		waitFor(t, sym+" book at the simulator's update id", 20*time.Second, func() bool {
+			var id int64
+			_ = s.ViewSymbol(sym, func(es *engine.Symbol) error { id = es.Book().UpdateID(); return nil })
+			return id == simID
 		})
 		checkBookMatchesSim(t, s, srv, sym)
 	}

@@ -22,15 +22,15 @@ var fuzzCommands = []string{"run", "replay", "sim"}
 const fuzzStartedAfter = time.Second
 
 // fuzzUnsafe reports inputs the fuzz target leaves alone because running
-// them could touch the machine beyond the test: a data directory the
-// service would create and lock anywhere, and device or /proc paths a
+// them could touch the machine beyond the test: a data or capture
+// directory the service would create anywhere, and device or /proc paths a
 // command would read from (a terminal or a pipe blocks forever).
 func fuzzUnsafe(args []string, envs string) bool {
-	if strings.Contains(strings.ToUpper(envs), "DATA_DIR") {
+	if strings.Contains(strings.ToUpper(envs), "DATA_DIR") || strings.Contains(strings.ToUpper(envs), "CAPTURE") {
 		return true
 	}
 	for _, a := range args {
-		if strings.Contains(a, "data-dir") || strings.Contains(a, "dev/") || strings.Contains(a, "proc/") ||
+		if strings.Contains(a, "data-dir") || strings.Contains(a, "capture") || strings.Contains(a, "dev/") || strings.Contains(a, "proc/") ||
 			strings.Contains(a, "sys/") || a == "-" || strings.HasPrefix(a, "/dev") {
 			return true
 		}
