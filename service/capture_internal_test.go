@@ -265,3 +265,61 @@ func TestCaptureRotates(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCaptureHook measures what capture adds to the receive path per
+// frame (copy into a pooled buffer, queue), with the writer goroutine
+// compressing and writing real frames to a file meanwhile. A queue full
+// (the writer behind) shows as dropped/op.
+func BenchmarkCaptureHook(b *testing.B) {
+	frames := benchFrames(b, 4096)
+	dir := b.TempDir()
+	cfg, err := (&CaptureConfig{Dir: dir}).withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := newCapturer(cfg, market.Spot, slog.New(slog.DiscardHandler), time.Now(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.start()
+	var size int64
+	for _, f := range frames {
+		size += int64(len(f))
+	}
+	b.SetBytes(size / int64(len(frames)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		c.push(c.item(capture.Frame, "", int64(i), frames[i%len(frames)]))
+	}
+	b.StopTimer()
+	if !c.stop(time.Now().Add(time.Minute)) {
+		b.Fatal("the capture writer did not end")
+	}
+	st := c.status()
+	b.ReportMetric(float64(st.Dropped)/float64(b.N), "dropped/op")
+	pushed := int64(b.N/len(frames)) * size
+	for i := range b.N % len(frames) {
+		pushed += int64(len(frames[i]))
+	}
+	b.ReportMetric(float64(st.Bytes)/float64(pushed), "file-bytes/frame-byte")
+}
+
+func benchFrames(b *testing.B, n int) [][]byte {
+	r, err := capture.Open(filepath.Join("..", "testdata", "binance", "hft-spot-btcusdt-20240808.txt.gz"), capture.OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var out [][]byte
+	for len(out) < n {
+		rec, err := r.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rec.Kind == capture.Frame {
+			out = append(out, bytes.Clone(rec.Data))
+		}
+	}
+	return out
+}
