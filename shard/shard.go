@@ -313,6 +313,7 @@ func (m *Member) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	m.adoptBucketTTL(ctx, leases)
 	m.log.Info("Shard member started", "symbols", len(m.cfg.Symbols), "ttl", m.cfg.TTL, "market", m.cfg.Market.String())
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -341,6 +342,29 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 		m.mu.Unlock()
 		timer.Reset(max(time.Until(wake), time.Millisecond))
+	}
+}
+
+// adoptBucketTTL makes the leases bucket's TTL this member's: an existing
+// bucket keeps the TTL it was created with, and a member counting on a
+// longer one than the server applies could still hold a lease the server
+// has freed. Run's goroutine, before the first round.
+func (m *Member) adoptBucketTTL(ctx context.Context, leases jetstream.KeyValue) {
+	for {
+		octx, cancel := context.WithTimeout(ctx, max(m.cfg.TTL, 2*time.Second))
+		st, err := leases.Status(octx)
+		cancel()
+		if err == nil {
+			if ttl := st.TTL(); ttl > 0 && ttl != m.cfg.TTL {
+				m.log.Warn("shard: the leases bucket has another TTL: using it", "configured", m.cfg.TTL, "bucket", ttl)
+				m.cfg.TTL, m.interval = ttl, ttl/3
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.opFailed("leases bucket status", err)
 	}
 }
 

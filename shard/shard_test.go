@@ -485,3 +485,37 @@ func testLogger(id string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// A member configured with another TTL than the existing bucket's runs on
+// the bucket's: it renews often enough and gives up before the server
+// frees its leases.
+func TestMemberAdoptsBucketTTL(t *testing.T) {
+	n := natstest.StartNode(t)
+	nc, err := nats.Connect(n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := shard.Buckets(ctx, js, time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	f := &fleet{t: t, urls: []string{n.URL()}, ttl: 20 * time.Second, replicas: 1, syms: symbols(4), led: newLedger()}
+	in := f.start("m1")
+	kv := leasesKV(t, n.URL())
+	f.waitConverged(kv, 20*time.Second, "m1 to own every symbol")
+	revs := in.m.Status().Owned
+	// With the configured 20 s the first renewal would come after 6.7 s;
+	// on the bucket's 1 s it comes within a third of a second.
+	waitFor(t, 5*time.Second, "renewals at the bucket's pace", func() bool {
+		for s, r := range in.m.Status().Owned {
+			if r <= revs[s] {
+				return false
+			}
+		}
+		return true
+	})
+	f.led.check(t)
+}
