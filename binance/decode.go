@@ -193,7 +193,15 @@ func (d *Decoder) intern(b []byte) string {
 // Malformed input returns a *DecodeError and never panics; m then holds a
 // partial result and must not be used. A well-formed event of a type not
 // handled here is not an error (KindUnknown, with m.Event set).
+//
+// Frames written exactly as Binance writes its trade, aggTrade,
+// depthUpdate and bookTicker events take a one-pass fast path (see fast);
+// everything else, and anything the fast path does not expect, takes the
+// general scanner, with the same result for every frame both accept.
 func (d *Decoder) Decode(frame []byte, m *Message) error {
+	if d.fast(frame, m) {
+		return nil
+	}
 	if err := d.decode(frame, m); err != nil {
 		return withKind(err, d.seenKind(frame))
 	}
