@@ -42,7 +42,8 @@ func (f Frame) Clone() Frame {
 type History struct {
 	interval int64
 	depth    int
-	frames   []Frame // ring of at most capacity frames
+	frames   []Frame        // ring of at most capacity frames
+	levels   []market.Level // every frame's Bids and Asks, allocated at the first Record
 	capacity int
 	start    int   // index of the oldest frame
 	last     int64 // interval bucket of the newest frame
@@ -86,9 +87,18 @@ func (h *History) Record(eventTimeMs int64, b *Book) bool {
 	}
 	var f *Frame
 	if len(h.frames) < h.capacity {
+		if h.levels == nil {
+			// The whole ring at the first frame, in two allocations, so
+			// that recording allocates nothing afterwards (it used to grow
+			// one frame, and two level slices, per interval for the first
+			// Capacity intervals: 0.01 allocations per pipeline event).
+			h.frames = make([]Frame, 0, h.capacity)
+			h.levels = make([]market.Level, 2*h.depth*h.capacity)
+		}
+		k := 2 * h.depth * len(h.frames)
 		h.frames = append(h.frames, Frame{
-			Bids: make([]market.Level, 0, h.depth),
-			Asks: make([]market.Level, 0, h.depth),
+			Bids: h.levels[k : k : k+h.depth],
+			Asks: h.levels[k+h.depth : k+h.depth : k+2*h.depth],
 		})
 		f = &h.frames[len(h.frames)-1]
 	} else {

@@ -132,3 +132,46 @@ func TestHistoryRecordRules(t *testing.T) {
 		t.Fatal("Clone shares memory")
 	}
 }
+
+// TestHistoryRecordAllocsOnce: the ring is allocated at the first frame;
+// every later Record, while the ring fills and after it wraps, allocates
+// nothing (the engine records once per second of every synced symbol).
+func TestHistoryRecordAllocsOnce(t *testing.T) {
+	var bk Book
+	for _, r := range mustLoad(t, "hft-spot-btcusdt-20240808.txt.gz") {
+		if r.kind == recSnapshot {
+			if err := bk.Reset(r.snap); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if bk.Len(market.Buy) < 20 || bk.Len(market.Sell) < 20 {
+		t.Fatalf("snapshot book too small: %d/%d", bk.Len(market.Buy), bk.Len(market.Sell))
+	}
+	const capacity = 50
+	h := NewHistory(HistoryOptions{Capacity: capacity})
+	first := testing.AllocsPerRun(1, func() { h.Record(0, &bk) })
+	if first > 2 {
+		t.Fatalf("first Record: %v allocations, want at most 2 (frames and levels)", first)
+	}
+	ts := int64(0)
+	if n := testing.AllocsPerRun(3*capacity, func() {
+		ts += 1000
+		if !h.Record(ts, &bk) {
+			t.Fatal("not recorded")
+		}
+	}); n != 0 {
+		t.Fatalf("Record after the first: %v allocations, want 0", n)
+	}
+	if h.Len() != capacity {
+		t.Fatalf("Len %d, want %d", h.Len(), capacity)
+	}
+	f, ok := h.At(ts)
+	if !ok || len(f.Bids) != 20 || len(f.Asks) != 20 || cap(f.Bids) != 20 {
+		t.Fatalf("newest frame: ok=%v bids %d (cap %d) asks %d", ok, len(f.Bids), cap(f.Bids), len(f.Asks))
+	}
+	if want := bk.Bids(20, nil); !slices.Equal(f.Bids, want) {
+		t.Fatalf("newest frame bids %v, want %v", f.Bids, want)
+	}
+}
