@@ -278,14 +278,27 @@ func fastInt(b []byte, i int) (int64, int, bool) {
 		i++
 	}
 	d0 := i
-	for i < len(b) && b[i]-'0' <= 9 {
+	var u uint64
+	for i < len(b) {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		u = u*10 + uint64(c) // wraps past 19 digits, which take parseInt below
 		i++
 	}
-	if i == d0 || (b[d0] == '0' && i-d0 > 1) {
+	n := i - d0
+	if n == 0 || (b[d0] == '0' && n > 1) {
 		return 0, i, false
 	}
-	n, err := parseInt(b[start:i])
-	return n, i, err == nil
+	if n > 18 {
+		v, err := parseInt(b[start:i])
+		return v, i, err == nil
+	}
+	if d0 != start {
+		return -int64(u), i, true
+	}
+	return int64(u), i, true
 }
 
 // fastStr returns the content of a plain string at b[i] (no escape, no

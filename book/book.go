@@ -296,6 +296,12 @@ func (b *Book) ApplyUpdate(u *market.DepthUpdate) error {
 	if err := CheckUpdate(u); err != nil {
 		return err
 	}
+	b.applyUpdate(u)
+	return nil
+}
+
+// applyUpdate is ApplyUpdate for an update already checked.
+func (b *Book) applyUpdate(u *market.DepthUpdate) {
 	for _, l := range u.Bids {
 		b.apply(market.Buy, l.Price, l.Qty)
 	}
@@ -303,7 +309,6 @@ func (b *Book) ApplyUpdate(u *market.DepthUpdate) error {
 		b.apply(market.Sell, l.Price, l.Qty)
 	}
 	b.updateID = u.FinalID
-	return nil
 }
 
 // Reset replaces the book with snap: it copies the levels (reusing the book's

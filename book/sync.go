@@ -336,8 +336,8 @@ func (s *Syncer) step(u *market.DepthUpdate) Result {
 			}
 		}
 	}
-	// check has validated every level, so this cannot fail.
-	_ = s.book.ApplyUpdate(u)
+	// check has validated every level: apply without checking again.
+	s.book.applyUpdate(u)
 	s.stats.Applied++
 	if s.book.Crossed() {
 		return s.resync(CauseCrossed)

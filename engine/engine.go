@@ -98,7 +98,10 @@ type Engine struct {
 	snap    market.DepthSnapshot
 	symbols map[string]*Symbol
 	order   []*Symbol
-	stats   Stats
+	// last is the symbol of the previous message: a connection carries
+	// one symbol's streams in runs, so most messages skip the map.
+	last  *Symbol
+	stats Stats
 }
 
 // Symbol is one symbol's pipeline state.
@@ -163,7 +166,11 @@ func (e *Engine) Symbol(name string) *Symbol { return e.symbols[name] }
 // AddSymbol creates the state of a symbol ahead of its data (the service
 // does this so that a symbol without trades yet still exists).
 func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbol {
+	if s := e.last; s != nil && s.Name == name {
+		return s
+	}
 	if s := e.symbols[name]; s != nil {
+		e.last = s
 		return s
 	}
 	s := &Symbol{Name: name, e: e}
@@ -192,6 +199,7 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 	}
 	e.symbols[name] = s
 	e.order = append(e.order, s)
+	e.last = s
 	return s
 }
 
@@ -204,6 +212,9 @@ func (e *Engine) RemoveSymbol(name string) bool {
 		return false
 	}
 	delete(e.symbols, name)
+	if e.last == s {
+		e.last = nil
+	}
 	for i, o := range e.order {
 		if o == s {
 			e.order = append(e.order[:i:i], e.order[i+1:]...)
