@@ -153,10 +153,9 @@ type capturer struct {
 	pool   sync.Pool
 
 	// Under the run's data lock.
-	held     map[heldKey][]capItem // stream trades the sequencer holds, by id
-	heldN    int
-	last     int64 // the last local time given: files stay in time order
-	dropLogs int64
+	held  map[heldKey][]capItem // stream trades the sequencer holds, by id
+	heldN int
+	last  int64 // the last local time given: files stay in time order
 
 	// The writer goroutine's own.
 	w         *capture.Writer
@@ -180,6 +179,11 @@ func newCapturer(cfg CaptureConfig, kind market.Kind, log *slog.Logger, start ti
 		base: filepath.Join(cfg.Dir, "run-"+start.UTC().Format("20060102T150405.000Z")),
 		q:    make(chan capItem, cfg.Queue), quit: make(chan struct{}), done: make(chan struct{}),
 		held: map[heldKey][]capItem{}}
+	// Two runs started within the same millisecond (a quick Restart) get
+	// sets of their own: capture.Create would append to the other's file.
+	for i, base := 2, c.base; fileExists(c.base + "-0001.ofcap"); i++ {
+		c.base = fmt.Sprintf("%s-%d", base, i)
+	}
 	c.pool.New = func() any { b := make([]byte, 0, 1024); return &b }
 	if err := c.open(); err != nil {
 		return nil, err
@@ -187,6 +191,11 @@ func newCapturer(cfg CaptureConfig, kind market.Kind, log *slog.Logger, start ti
 	c.active.Store(true)
 	log.Info("Capturing the run's input", "file", c.path)
 	return c, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // open starts the next file of the set.
