@@ -89,7 +89,9 @@ func wallBook(t *testing.T) *harness {
 	bids := ladder("99.99", "-0.01", 10, "1")
 	bids[4].Qty = dec("10") // 99.95
 	asks := ladder("100.01", "0.01", 10, "1")
-	return newHarness(t, Config{WallNeighbors: 4, WallFactor: 5, WallSignalMinAge: time.Second}, bids, asks)
+	// WallMaxBps 10: the range reaches 99.90, the snapshot's worst bid, so
+	// the whole range and every neighbourhood is known.
+	return newHarness(t, Config{WallNeighbors: 4, WallFactor: 5, WallMaxBps: 10, WallSignalMinAge: time.Second}, bids, asks)
 }
 
 func TestWallLifecycle(t *testing.T) {

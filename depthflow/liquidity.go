@@ -35,9 +35,13 @@ type LiquidityStats struct {
 	From   int64         `json:"from"` // ms, inclusive
 	To     int64         `json:"to"`   // ms: the last update's time
 	// Ready is false while the window reaches back before the first update
-	// since New or the last Reset, or holds an update whose changes were
-	// unknown (no BeforeDepth): the sums are then partial.
+	// since New or the last Reset, holds an update whose changes were
+	// unknown (no BeforeDepth), or holds an update whose near-touch range
+	// (TouchBps of the touch before it) reached beyond the book's known
+	// range on a side: the sums are then partial. Reason says which, in
+	// that order of precedence.
 	Ready     bool        `json:"ready"`
+	Reason    NotReady    `json:"reason,omitempty"`
 	Updates   int64       `json:"updates"`
 	BidAdded  flow.Volume `json:"bidAdded"`
 	BidPulled flow.Volume `json:"bidPulled"`
@@ -51,6 +55,7 @@ type liqBucket struct {
 	sec                   int64
 	added, pulled, filled [2]fixed.Int128
 	updates, unknown      int64
+	bidOut, askOut        int64 // updates whose near range left the known range
 }
 
 // liquidity keeps one-second buckets for the longest window.
@@ -99,6 +104,17 @@ func (l *liquidity) advance(now int64) {
 
 func (l *liquidity) markUnknown(now int64) { l.slot(floorDiv(now, 1000)).unknown++ }
 
+// markBeyond counts an update whose near-touch range left the known range.
+func (l *liquidity) markBeyond(now int64, bidOut, askOut bool) {
+	s := l.slot(floorDiv(now, 1000))
+	if bidOut {
+		s.bidOut++
+	}
+	if askOut {
+		s.askOut++
+	}
+}
+
 // covered starts the coverage at the first update after a (re)start.
 func (l *liquidity) covered(now int64) {
 	if !l.covering {
@@ -140,7 +156,7 @@ func (l *liquidity) stats(w time.Duration) LiquidityStats {
 	ws := int64(w / time.Second)
 	first := nowSec - ws + 1
 	out.From, out.To = first*1000, l.now
-	unknown := int64(0)
+	unknown, bidOut, askOut := int64(0), int64(0), int64(0)
 	var add, pull, fill [2]fixed.Int128
 	for k := first; k <= nowSec; k++ {
 		s := &l.ring[((k%int64(len(l.ring)))+int64(len(l.ring)))%int64(len(l.ring))]
@@ -149,6 +165,8 @@ func (l *liquidity) stats(w time.Duration) LiquidityStats {
 		}
 		out.Updates += s.updates
 		unknown += s.unknown
+		bidOut += s.bidOut
+		askOut += s.askOut
 		for i := range 2 {
 			add[i] = add[i].Add(s.added[i])
 			pull[i] = pull[i].Add(s.pulled[i])
@@ -157,7 +175,15 @@ func (l *liquidity) stats(w time.Duration) LiquidityStats {
 	}
 	out.BidAdded, out.BidPulled, out.BidFilled = flow.Volume(add[0]), flow.Volume(pull[0]), flow.Volume(fill[0])
 	out.AskAdded, out.AskPulled, out.AskFilled = flow.Volume(add[1]), flow.Volume(pull[1]), flow.Volume(fill[1])
-	out.Ready = l.covering && l.cover <= out.From && unknown == 0
+	switch {
+	case !l.covering || l.cover > out.From:
+		out.Reason = NotReadyWarmingUp
+	case unknown != 0:
+		out.Reason = NotReadyMissingBefore
+	default:
+		out.Reason = beyond(bidOut != 0, askOut != 0)
+	}
+	out.Ready = out.Reason == 0
 	return out
 }
 

@@ -24,9 +24,12 @@ type Band struct {
 	AskLevels int         `json:"askLevels"`
 	Imbalance float64     `json:"imbalance"`
 	// Ready is true when the whole band lies within the book's known range
-	// on both sides (see Tracker.Reset): otherwise part of it is beyond the
-	// snapshot's depth and the sums may miss levels.
-	Ready bool `json:"ready"`
+	// (book.Book.KnownRange) on both sides: the band's lowest bid price is
+	// at or above the known bid floor and its highest ask price at or below
+	// the known ask ceiling. Otherwise part of it is beyond the snapshot's
+	// depth and the sums may miss levels; Reason says which side.
+	Ready  bool     `json:"ready"`
+	Reason NotReady `json:"reason,omitempty"`
 }
 
 // Metrics is the state of the book after the last update.
@@ -60,7 +63,7 @@ func (t *Tracker) computeMetrics(u *market.DepthUpdate, b *book.Book, now int64)
 	if !m.Ready {
 		m.BestBid, m.BestAsk, m.Spread, m.Mid, m.Microprice = market.Level{}, market.Level{}, 0, fixed.Int128{}, 0
 		for i := range t.bands {
-			t.bands[i] = Band{Bps: t.bands[i].Bps}
+			t.bands[i] = Band{Bps: t.bands[i].Bps, Reason: NotReadyNoTouch}
 		}
 		return
 	}
@@ -85,7 +88,8 @@ func (t *Tracker) computeMetrics(u *market.DepthUpdate, b *book.Book, now int64)
 		if tot := bq.Add(aq); tot.Sign() > 0 {
 			bd.Imbalance = toFloat(bq.Sub(aq)) / toFloat(tot)
 		}
-		bd.Ready = bidB >= t.knownBid && askB <= t.knownAsk
+		bd.Reason = beyond(bidB < t.knownBid, askB > t.knownAsk)
+		bd.Ready = bd.Reason == 0
 	}
 }
 

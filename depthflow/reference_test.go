@@ -242,14 +242,9 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 		id, bridged = e.u, true
 	}
 	tr.Reset(bk, 1000)
-	// Reference known range.
-	knownBid, knownAsk := int64(0), int64(math.MaxInt64)
-	if b := ref.sorted(0); len(b) >= 1000 {
-		knownBid = b[len(b)-1].p
-	}
-	if a := ref.sorted(1); len(a) >= 1000 {
-		knownAsk = a[len(a)-1].p
-	}
+	// Reference known range: the worst price of each side of the raw
+	// snapshot (what the book was loaded from).
+	knownBid, knownAsk := snapKnown(snap)
 
 	var ups []refUpdate
 	prevWalls := [2][]refWall{}
@@ -334,10 +329,9 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 			}
 			near(t, "imbalance", bd.Imbalance, want)
 			// Known: every price at or beyond the bound is known.
-			readyB := lb.Cmp(ratU(knownBid-1)) > 0
-			readyA := la.Cmp(ratU(knownAsk+1)) < 0 || knownAsk == math.MaxInt64
-			if bd.Ready != (readyB && readyA) {
-				t.Fatalf("update %d band %d: ready %v, reference %v", e.u, bps, bd.Ready, readyB && readyA)
+			readyB, readyA := bandKnown(lb, la, knownBid, knownAsk)
+			if bd.Ready != (readyB && readyA) || bd.Reason != wantReason(readyB, readyA) {
+				t.Fatalf("update %d band %d: ready %v (%v), reference %v/%v", e.u, bps, bd.Ready, bd.Reason, readyB, readyA)
 			}
 			checkedBands++
 		}
@@ -346,14 +340,22 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 		for s, ls := range [2][]lvl{sb, sa} {
 			lb := bandBound(bb.p, ba.p, D, s == 1)
 			m := insideN(ls, lb, s == 1)
-			// and within the known range
-			k := sort.Search(m, func(i int) bool {
+			// and with its whole neighbourhood within the known range
+			nKnown := sort.Search(len(ls), func(i int) bool {
 				if s == 0 {
 					return ls[i].p < knownBid
 				}
 				return ls[i].p > knownAsk
 			})
-			m = k
+			judged := 0
+			for judged < m && judged < nKnown && nbLast(judged, len(ls), N) < nKnown {
+				judged++
+			}
+			wantReady := len(ls) > N && judged == m && (s == 0 && lb.Cmp(ratU(knownBid-1)) > 0 || s == 1 && (knownAsk == math.MaxInt64 || lb.Cmp(ratU(knownAsk+1)) < 0))
+			if len(ls) <= N {
+				judged = 0
+			}
+			m = judged
 			cur := refWalls(ls, m, N, K)
 			if len(cur) > DefaultMaxWalls {
 				cur = cur[:DefaultMaxWalls]
@@ -377,7 +379,7 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 					continue
 				}
 				q1 := ref.side[s][w.p]
-				inR := (s == 0 && ratU(w.p).Cmp(lb) >= 0 && w.p >= knownBid) || (s == 1 && ratU(w.p).Cmp(lb) <= 0 && w.p <= knownAsk)
+				inR := slices.ContainsFunc(ls[:m], func(l lvl) bool { return l.p == w.p })
 				dec := q1 == 0
 				if !dec && q1 < w.q && inR {
 					idx := slices.IndexFunc(ls[:m], func(l lvl) bool { return l.p == w.p })
@@ -391,6 +393,9 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 			side := market.Buy
 			if s == 1 {
 				side = market.Sell
+			}
+			if tr.WallsReady(side) != wantReady {
+				t.Fatalf("update %d side %d: walls ready %v (%v), reference %v (judged %d of %d in range)", e.u, s, tr.WallsReady(side), tr.WallsNotReady(side), wantReady, judged, insideN(ls, lb, s == 1))
 			}
 			got := tr.Walls(side, nil)
 			if len(got) != len(cur) {
@@ -468,12 +473,23 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 	type sums struct{ add, pull, fill [2]int64 }
 	perSec := map[int64]*sums{}
 	perSecUpdates := map[int64]int64{}
+	perSecBeyond := map[int64]int64{}
 	cover := ups[0].time
 	X := int64(DefaultTouchBps)
 	for j := range ups {
 		u := &ups[j]
 		sec := u.time / 1000
 		perSecUpdates[sec]++
+		// Did the near range reach past the known range?
+		nearBid := func(p int64) bool {
+			return u.bb != 0 && new(big.Rat).Mul(ratU(u.bb), big.NewRat(10_000-X, 10_000)).Cmp(ratU(p)) <= 0
+		}
+		nearAsk := func(p int64) bool {
+			return u.ba != 0 && new(big.Rat).Mul(ratU(u.ba), big.NewRat(10_000+X, 10_000)).Cmp(ratU(p)) >= 0
+		}
+		if knownBid > 0 && nearBid(knownBid-1) || knownAsk < math.MaxInt64 && nearAsk(knownAsk+1) {
+			perSecBeyond[sec]++
+		}
 		s := perSec[sec]
 		if s == nil {
 			s = &sums{}
@@ -511,7 +527,7 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 		}
 		// The window at update j.
 		var w sums
-		var nUp int64
+		var nUp, nBeyond int64
 		nowSec := u.time / 1000
 		for k := nowSec - 59; k <= nowSec; k++ {
 			if x := perSec[k]; x != nil {
@@ -522,12 +538,13 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 				}
 			}
 			nUp += perSecUpdates[k]
+			nBeyond += perSecBeyond[k]
 		}
 		got := u.liq
 		if !u.haveLiq {
 			t.Fatal("liquidity window missing")
 		}
-		want := LiquidityStats{Window: time.Minute, From: (nowSec - 59) * 1000, To: u.time, Ready: cover <= (nowSec-59)*1000, Updates: nUp}
+		want := LiquidityStats{Window: time.Minute, From: (nowSec - 59) * 1000, To: u.time, Ready: cover <= (nowSec-59)*1000 && nBeyond == 0, Updates: nUp}
 		str := func(x int64) string { return fixed.Dec(x).String() }
 		if got.From != want.From || got.To != want.To || got.Ready != want.Ready || got.Updates != want.Updates ||
 			got.BidAdded.String() != str(w.add[0]) || got.BidPulled.String() != str(w.pull[0]) || got.BidFilled.String() != str(w.fill[0]) ||
@@ -591,3 +608,53 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 }
 
 func volOf(x int64) flowVolume { return flowVolume(fixed.I128(x)) }
+
+// snapKnown returns the worst bid and ask price of a raw snapshot (0 and
+// MaxInt64 for an empty side): what the book knows after loading it.
+func snapKnown(e *event) (bid, ask int64) {
+	bid, ask = 0, math.MaxInt64
+	first := true
+	for _, l := range e.bids {
+		if p := units(l.P); units(l.Q) != 0 && (first || p < bid) {
+			bid, first = p, false
+		}
+	}
+	first = true
+	for _, l := range e.asks {
+		if p := units(l.P); units(l.Q) != 0 && (first || p > ask) {
+			ask, first = p, false
+		}
+	}
+	return bid, ask
+}
+
+// bandKnown says whether a band with bounds lb (bids at or above) and la
+// (asks at or below) lies inside the known range on each side: the price
+// one unit beyond the known range is outside the band.
+func bandKnown(lb, la *big.Rat, knownBid, knownAsk int64) (bidOK, askOK bool) {
+	bidOK = knownBid == 0 || lb.Cmp(ratU(knownBid-1)) > 0
+	askOK = knownAsk == math.MaxInt64 || la.Cmp(ratU(knownAsk+1)) < 0
+	return bidOK, askOK
+}
+
+func wantReason(bidOK, askOK bool) NotReady {
+	switch {
+	case !bidOK && !askOK:
+		return NotReadyBothUnknown
+	case !bidOK:
+		return NotReadyBidsUnknown
+	case !askOK:
+		return NotReadyAsksUnknown
+	}
+	return 0
+}
+
+// nbLast returns the index of the deepest level in the neighbourhood of
+// level i among n (N neighbours, centred, shifted to stay within 0..n-1).
+func nbLast(i, n, N int) int {
+	start, end := i-N/2, i+N/2+N%2
+	if start < 0 {
+		end -= start
+	}
+	return min(end, n-1)
+}

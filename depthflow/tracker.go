@@ -106,12 +106,11 @@ type Tracker struct {
 	lastHaveA bool
 	recs      []rec // sorted by side, then price
 
-	// Known range of the book since the last reset: every level at or
-	// better than these prices is known exactly.
+	// The book's known range (book.Book.KnownRange) at the last update:
+	// every level at or better than these prices is known exactly.
 	resetPending bool
 	knownBid     fixed.Dec // lowest known bid price; 0: the whole side
 	knownAsk     fixed.Dec // highest known ask price; MaxInt64: the whole side
-	haveKnown    bool
 
 	// Fetched levels, best first, and their fetch size hints.
 	bids, asks   []market.Level
@@ -142,7 +141,7 @@ func New(symbol string, cfg Config) *Tracker {
 	t := &Tracker{symbol: symbol, cfg: cfg, nBids: 256, nAsks: 256, resetPending: true}
 	t.bands = make([]Band, len(cfg.Bands))
 	for i, b := range cfg.Bands {
-		t.bands[i].Bps = b
+		t.bands[i].Bps, t.bands[i].Reason = b, NotReadyNoTouch
 	}
 	t.liq.init(cfg.LiquidityWindows)
 	t.signals = make([]Signal, 0, cfg.SignalHistory)
@@ -159,15 +158,18 @@ func (t *Tracker) Config() Config { return t.cfg }
 // Stats returns the counters.
 func (t *Tracker) Stats() Stats { return t.stats }
 
-// Reset tells the tracker that b was (re)loaded from a REST snapshot
-// requested with the given depth limit (<= 0: unknown). It records the known
-// range of the book: a side holding fewer levels than limit is known
-// entirely; otherwise only prices from the best to the worst level present
-// now (levels deeper than the snapshot are unknown until they change). It
+// Reset tells the tracker that b was (re)loaded from a REST snapshot. It
 // reports walls still standing as ended (WallEndReset) and forgets pending
 // trades and absorption state, which the gap invalidates; liquidity
 // windows stay but are not Ready again until they are covered anew.
+//
+// limit (the depth the snapshot was requested with) is not used: what the
+// book knows is the book's own KnownRange (the worst price of each side of
+// the snapshot), which the tracker reads at every update; a side of a thin
+// book that the snapshot listed whole is still known only out to its worst
+// level, since the book cannot tell a whole side from a cut one.
 func (t *Tracker) Reset(b *book.Book, limit int) {
+	_ = limit
 	t.stats.Resets++
 	t.resetPending = false
 	t.finishEnds()
@@ -177,43 +179,9 @@ func (t *Tracker) Reset(b *book.Book, limit int) {
 	t.abs.reset()
 	t.liq.restart()
 	t.before.u = nil
-	t.setKnown(b, limit)
-}
-
-func (t *Tracker) setKnown(b *book.Book, limit int) {
-	t.haveKnown = b != nil
-	if b == nil {
-		return
+	if b != nil {
+		t.knownBid, t.knownAsk = b.KnownRange()
 	}
-	nb, na := b.Len(market.Buy), b.Len(market.Sell)
-	t.knownBid, t.knownAsk = 0, math.MaxInt64
-	if limit <= 0 || nb >= limit {
-		if l, ok := worst(b, market.Buy, nb); ok {
-			t.knownBid = l.Price
-		} else {
-			t.knownBid = math.MaxInt64 // an empty side: nothing is known
-		}
-	}
-	if limit <= 0 || na >= limit {
-		if l, ok := worst(b, market.Sell, na); ok {
-			t.knownAsk = l.Price
-		} else {
-			t.knownAsk = 0
-		}
-	}
-}
-
-// worst returns the deepest level of a side. Book has no accessor for it,
-// so the side is walked through its iterator (once per reset).
-func worst(b *book.Book, side market.Side, n int) (market.Level, bool) {
-	if n == 0 {
-		return market.Level{}, false
-	}
-	var last market.Level
-	for l := range b.Levels(side) {
-		last = l
-	}
-	return last, true
 }
 
 // BeforeDepth records, for each level of u, the quantity b holds there
@@ -292,8 +260,8 @@ func (t *Tracker) OnDepth(u *market.DepthUpdate, b *book.Book) error {
 	if t.resetPending {
 		t.resetPending = false
 		t.stats.ImplicitResets++
-		t.setKnown(b, 0)
 	}
+	t.knownBid, t.knownAsk = b.KnownRange()
 	now := updateTime(u)
 	// A wall that ended at the previous update is classified now that
 	// late trades for that update had their chance to arrive.
@@ -336,6 +304,8 @@ func (t *Tracker) OnDepth(u *market.DepthUpdate, b *book.Book) error {
 	t.liq.advance(now)
 	if !known {
 		t.liq.markUnknown(now)
+	} else if bo, ao := t.nearBeyondKnown(); bo || ao {
+		t.liq.markBeyond(now, bo, ao)
 	}
 	for i := range t.recs {
 		r := &t.recs[i]
@@ -462,6 +432,15 @@ func (t *Tracker) isNear(side market.Side, price fixed.Dec) bool {
 		return false
 	}
 	return fixed.Mul(int64(price), 10_000).Cmp(fixed.Mul(int64(t.lastAsk), 10_000+x)) <= 0
+}
+
+// nearBeyondKnown reports whether the near-touch range of the last update
+// (see isNear) reaches bids below or asks above the known range: the price
+// one unit beyond the known range would be near.
+func (t *Tracker) nearBeyondKnown() (bidOut, askOut bool) {
+	bidOut = t.knownBid > 0 && t.isNear(market.Buy, t.knownBid-1)
+	askOut = t.knownAsk < math.MaxInt64 && t.isNear(market.Sell, t.knownAsk+1)
+	return bidOut, askOut
 }
 
 // bounds returns the band bounds bps around the mid of the touch: a bid p is

@@ -103,7 +103,8 @@ type pendingEnd struct {
 type wallSide struct {
 	tracked []Wall
 	next    []Wall
-	ready   bool
+	judged  int      // leading levels of the side judged at the last update
+	reason  NotReady // why the side is not ready, 0 when it is
 }
 
 type walls struct {
@@ -117,6 +118,7 @@ func (w *walls) init(cfg Config) {
 	for i := range w.side {
 		w.side[i].tracked = make([]Wall, 0, min(cfg.MaxWalls, 64))
 		w.side[i].next = make([]Wall, 0, min(cfg.MaxWalls, 64))
+		w.side[i].reason = NotReadyNoTouch
 	}
 	w.ended = make([]EndedWall, 0, cfg.EndedWallHistory)
 }
@@ -222,32 +224,55 @@ func (w *walls) update(t *Tracker, b *book.Book, now int64) {
 	both := len(t.bids) > 0 && len(t.asks) > 0
 	if both {
 		bidB, askB = bounds(t.bids[0].Price, t.asks[0].Price, t.cfg.WallMaxBps)
-		bidB = max(bidB, t.knownBid)
-		askB = min(askB, t.knownAsk)
 	}
 	for si, side := range [2]market.Side{market.Buy, market.Sell} {
 		ws := &w.side[si]
 		ls := t.bids
-		inside := func(p fixed.Dec) bool { return p >= bidB }
+		inBound := func(p fixed.Dec) bool { return p >= bidB }
+		known := func(p fixed.Dec) bool { return p >= t.knownBid }
 		if side == market.Sell {
 			ls = t.asks
-			inside = func(p fixed.Dec) bool { return p <= askB }
+			inBound = func(p fixed.Dec) bool { return p <= askB }
+			known = func(p fixed.Dec) bool { return p <= t.knownAsk }
 		}
 		N := t.cfg.WallNeighbors
 		// ls holds the whole side or at least N+1 levels past the scanned
 		// range, so neighbourhoods inside it are complete.
 		total := b.Len(side)
-		m := 0
-		if both {
-			m = insideCount(ls, inside)
-		}
-		ws.ready = both && total >= N+1
 		ws.next = ws.next[:0]
-		if ws.ready {
+		ws.judged = 0
+		switch {
+		case !both:
+			ws.reason = NotReadyNoTouch
+		case total < N+1 || len(ls) < N+1:
+			ws.reason = NotReadyFewLevels
+		default:
+			// Judged: levels within the bound whose whole neighbourhood is
+			// known. Window ends grow with the index, so it is a prefix.
+			m := insideCount(ls, inBound)
+			kc := insideCount(ls, known)
+			mj := min(m, kc)
+			for mj > 0 {
+				if _, hi := window(mj-1, len(ls), N); hi <= kc {
+					break
+				}
+				mj--
+			}
+			ws.judged = mj
+			ws.reason = 0
+			if bo := side == market.Buy && bidB < t.knownBid || side == market.Sell && askB > t.knownAsk; bo || mj < m {
+				ws.reason = NotReadyBidsUnknown
+				if side == market.Sell {
+					ws.reason = NotReadyAsksUnknown
+				}
+			}
+		}
+		m := ws.judged
+		if m > 0 {
 			// The plain 64-bit path when every sum fits (always, on real
 			// books); the Int128 prefix sums otherwise. Both are exact and
 			// qualify the same levels.
-			fast := len(ls) >= N+1 && N >= 0 && t.cfg.WallFactor >= 0 && t.prefixSums64(ls)
+			fast := N >= 0 && t.cfg.WallFactor >= 0 && t.prefixSums64(ls)
 			var prefix []fixed.Int128
 			if !fast {
 				prefix = t.prefixSums(ls)
@@ -283,12 +308,15 @@ func (w *walls) update(t *Tracker, b *book.Book, now int64) {
 					Since: now, Updated: now, Ratio: ratio})
 			}
 		}
+		// A price is in the judged range when it is at or better than the
+		// last judged level.
+		inRange := func(p fixed.Dec) bool { return m > 0 && !better(side, ls[m-1].Price, p) }
 		// Merge the tracked walls with the new set, both best first.
 		i, j := 0, 0
 		for i < len(ws.tracked) || j < len(ws.next) {
 			switch {
 			case j == len(ws.next) || (i < len(ws.tracked) && better(side, ws.tracked[i].Price, ws.next[j].Price)):
-				w.ending(t, b, ws.tracked[i], ls, m, both && inside(ws.tracked[i].Price), now)
+				w.ending(t, b, ws.tracked[i], ls, m, inRange(ws.tracked[i].Price), now)
 				i++
 			case i == len(ws.tracked) || better(side, ws.next[j].Price, ws.tracked[i].Price):
 				j++ // a new wall: Since = now
@@ -382,7 +410,7 @@ func (w *walls) resetAll(t *Tracker, now int64) {
 			w.record(EndedWall{Wall: x, End: now, Reason: WallEndReset, FinalQty: x.Qty})
 		}
 		w.side[i].tracked = w.side[i].tracked[:0]
-		w.side[i].ready = false
+		w.side[i].reason, w.side[i].judged = NotReadyNoTouch, 0
 	}
 }
 
@@ -391,19 +419,18 @@ func (t *Tracker) Walls(side market.Side, dst []Wall) []Wall {
 	return append(dst, t.wl.side[sideIdx(side)].tracked...)
 }
 
-// WallsReady reports whether side's walls are judged over the whole
-// WallMaxBps range: the side has more than WallNeighbors levels and the
-// range lies within the book's known range.
-func (t *Tracker) WallsReady(side market.Side) bool {
-	ws := &t.wl.side[sideIdx(side)]
-	if !ws.ready || len(t.bids) == 0 || len(t.asks) == 0 {
-		return false
-	}
-	bidB, askB := bounds(t.bids[0].Price, t.asks[0].Price, t.cfg.WallMaxBps)
-	if side == market.Buy {
-		return bidB >= t.knownBid
-	}
-	return askB <= t.knownAsk
+// WallsReady reports whether side's walls were judged over the whole
+// range they read at the last update: both sides have a level, the side
+// has more than WallNeighbors levels, and every level within WallMaxBps of
+// the mid, with its whole neighbourhood, lies inside the book's known range
+// (book.Book.KnownRange). When not, walls are still reported for the levels
+// whose neighbourhood is known; WallsNotReady says why.
+func (t *Tracker) WallsReady(side market.Side) bool { return t.WallsNotReady(side) == 0 }
+
+// WallsNotReady returns why side's walls are not ready (see WallsReady), 0
+// when they are. Before the first update it is NotReadyNoTouch.
+func (t *Tracker) WallsNotReady(side market.Side) NotReady {
+	return t.wl.side[sideIdx(side)].reason
 }
 
 // EndedWalls appends the kept ended walls (the last EndedWallHistory) with End >= since,
