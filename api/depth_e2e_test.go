@@ -118,7 +118,10 @@ func TestBookHistoryMatchesRecording(t *testing.T) {
 }
 
 // refWalls recomputes the walls of one side of the naive book with
-// depthflow's documented rule (see depthflow.Wall): levels best first over
+// depthflow's documented rule (see depthflow.Wall) as the fixture
+// configures it (depthflowFixture: the entry rule alone, with no notional
+// floor, hysteresis or minimum age, so the walls depend on the book now
+// and not on its history): levels best first over
 // the whole side, each within WallMaxBps of the mid, with quantity*N >=
 // K*(sum of its N neighbours). Only levels whose whole neighbourhood lies
 // inside the range the service's last snapshot made certain (known: its

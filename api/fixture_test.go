@@ -159,7 +159,7 @@ func newFixture() (*fixture, error) {
 	ws, rest := srv.URL()
 	svc, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, Market: market.Spot, WSURL: ws, RESTURL: rest,
 		TradeChannel: "trade", Logger: log, LogTrades: -1, Flow: flow.Config{LargeNotional: fixed.MustParse(largeNotional)},
-		DepthFlow: &depthflow.Config{}})
+		DepthFlow: &depthflowFixture})
 	if err != nil {
 		return nil, err
 	}
@@ -491,3 +491,10 @@ func eqDec(t *testing.T, what string, got client.Decimal, want *big.Rat) {
 		t.Errorf("%s = %s, want %s", what, got, want.FloatString(8))
 	}
 }
+
+// depthflowFixture is the book metrics' configuration of the fixture: the
+// defaults, except that walls follow the entry rule alone (no notional
+// floor, no hysteresis, announced at once), so the walls at the end of the
+// replay can be recomputed from the naive book without its history (see
+// refWalls); the defaults announce only a few walls in this recording.
+var depthflowFixture = depthflow.Config{WallMinNotional: -1, WallHoldPercent: 100, WallMinAge: -1}

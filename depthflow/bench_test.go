@@ -1,9 +1,11 @@
 package depthflow
 
 import (
+	"math"
 	"testing"
 
 	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/market"
 )
 
 // BenchmarkReplay replays a whole recording per op (snapshot, updates and
@@ -46,6 +48,31 @@ func BenchmarkReplay(b *testing.B) {
 				tp.run(b, tr, bk)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(updates), "ns/update")
+		})
+	}
+}
+
+// BenchmarkWallCounts replays each recording with the default Config and
+// reports how many walls were announced (listed at some update), how many
+// pulled/filled signals they made and how many candidates ended before
+// WallMinAge, per recording: the calibration figures of Wall. One op is
+// one replay.
+func BenchmarkWallCounts(b *testing.B) {
+	for _, ds := range datasets {
+		tp := newTape(b, ds)
+		b.Run(ds.name, func(b *testing.B) {
+			var st Stats
+			announced := 0
+			for b.Loop() {
+				tr := New("BTCUSDT", Config{EndedWallHistory: 1 << 20})
+				tp.pass = 0
+				tp.run(b, tr, book.New())
+				st = tr.Stats()
+				announced = len(tr.EndedWalls(math.MinInt64, nil)) + len(tr.Walls(market.Buy, nil)) + len(tr.Walls(market.Sell, nil))
+			}
+			b.ReportMetric(float64(announced), "walls")
+			b.ReportMetric(float64(st.Signals[WallPulled]+st.Signals[WallFilled]), "signals")
+			b.ReportMetric(float64(st.WallsUnannounced), "unannounced")
 		})
 	}
 }

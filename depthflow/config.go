@@ -24,8 +24,17 @@ const (
 	DefaultMaxAbsorptionEvents = 1 << 16
 	DefaultSignalHistory       = 1000
 	DefaultEndedWallHistory    = 256
-	DefaultWallSignalMinAge    = 5 * time.Second
+	DefaultWallHoldPercent     = 60
+	DefaultWallMinAge          = 20 * time.Second
+	// MaxWallNeighbors and MaxWallFactor bound WallNeighbors and
+	// WallFactor so that exact products stay in 64 bits.
+	MaxWallNeighbors = 1000
+	MaxWallFactor    = 1_000_000
 )
+
+// DefaultWallMinNotional is the default Config.WallMinNotional: 500,000
+// units of the quote asset (USDT for the bundled recordings).
+var DefaultWallMinNotional = fixed.Dec(500_000 * 100_000_000)
 
 // DefaultBands are the imbalance bands, in basis points of the mid, used
 // when Config.Bands is empty.
@@ -43,23 +52,36 @@ type Config struct {
 	// duplicate entries are dropped.
 	Bands []int
 
-	// WallFactor (K) and WallNeighbors (N): a level is a wall when its
-	// quantity is at least K times the mean quantity of its N neighbours on
-	// the same side (defaults 5 and 20). See Wall for the exact rule.
+	// WallFactor (K) and WallNeighbors (N): a level becomes a wall
+	// candidate when its quantity is at least K times the mean quantity of
+	// its N neighbours on the same side (defaults 5 and 20; at most
+	// MaxWallFactor and MaxWallNeighbors). See Wall for the exact rule.
 	WallFactor    int64
 	WallNeighbors int
+	// WallMinNotional: a candidate also needs price x quantity at least
+	// this, in the quote asset (default DefaultWallMinNotional, 500,000:
+	// sized for USDT-quoted majors; set it per deployment for other quote
+	// assets or thin symbols; negative: no floor).
+	WallMinNotional fixed.Dec
+	// WallHoldPercent (H, 1..100, default 60): hysteresis. A level that is
+	// already a wall (or candidate) stays one while its quantity is at
+	// least H% of K times the neighbours' mean and its notional at least
+	// H% of WallMinNotional, so a level flickering around the entry
+	// threshold is not ended and re-announced.
+	WallHoldPercent int64
+	// WallMinAge: a candidate is announced as a wall (listed by Walls,
+	// kept in EndedWalls when it ends, and signalled when it is pulled or
+	// filled) only once it has stood this long (default 20s; negative: at
+	// once). Shorter-lived candidates are counted in
+	// Stats.WallsUnannounced.
+	WallMinAge time.Duration
 	// WallMaxBps is how far from the mid, in basis points, walls are looked
 	// for (default 100).
 	WallMaxBps int
-	// MaxWalls bounds the walls tracked per side (default 256); levels that
-	// qualify beyond it, farthest from the touch first, are counted in
-	// Stats.WallOverflow and not tracked.
+	// MaxWalls bounds the walls (and candidates) tracked per side (default
+	// 256); levels that qualify beyond it, farthest from the touch first,
+	// are counted in Stats.WallOverflow and not tracked.
 	MaxWalls int
-	// WallSignalMinAge: a wall that ends (pulled or filled) emits a signal
-	// only if it stood at least this long (default 5s), so levels that
-	// flicker around the threshold do not flood the stream. Negative: every
-	// pulled or filled wall signals.
-	WallSignalMinAge time.Duration
 
 	// TouchBps is how close to the touch, in basis points, a level must be
 	// for its changes to count as liquidity added or pulled (default 10).
@@ -130,6 +152,15 @@ func (c Config) Validate() error {
 	}
 	neg("WallFactor", c.WallFactor)
 	neg("WallNeighbors", int64(c.WallNeighbors))
+	if c.WallFactor > MaxWallFactor {
+		errs = append(errs, fmt.Errorf("field WallFactor=%d: above %d", c.WallFactor, MaxWallFactor))
+	}
+	if c.WallNeighbors > MaxWallNeighbors {
+		errs = append(errs, fmt.Errorf("field WallNeighbors=%d: above %d", c.WallNeighbors, MaxWallNeighbors))
+	}
+	if c.WallHoldPercent < 0 || c.WallHoldPercent > 100 {
+		errs = append(errs, fmt.Errorf("field WallHoldPercent=%d: outside 0..100", c.WallHoldPercent))
+	}
 	neg("MaxWalls", int64(c.MaxWalls))
 	neg("AbsorptionWindow", int64(c.AbsorptionWindow))
 	neg("AbsorptionPercent", c.AbsorptionPercent)
@@ -209,11 +240,22 @@ func (c Config) withDefaults() Config {
 	if r := c.AbsorptionWindow % time.Millisecond; r != 0 {
 		c.AbsorptionWindow += time.Millisecond - r
 	}
+	c.WallFactor = min(c.WallFactor, MaxWallFactor)
+	c.WallNeighbors = min(c.WallNeighbors, MaxWallNeighbors)
 	switch {
-	case c.WallSignalMinAge == 0:
-		c.WallSignalMinAge = DefaultWallSignalMinAge
-	case c.WallSignalMinAge < 0:
-		c.WallSignalMinAge = 0
+	case c.WallMinNotional == 0:
+		c.WallMinNotional = DefaultWallMinNotional
+	case c.WallMinNotional < 0:
+		c.WallMinNotional = 0
+	}
+	if c.WallHoldPercent <= 0 || c.WallHoldPercent > 100 {
+		c.WallHoldPercent = DefaultWallHoldPercent
+	}
+	switch {
+	case c.WallMinAge == 0:
+		c.WallMinAge = DefaultWallMinAge
+	case c.WallMinAge < 0:
+		c.WallMinAge = 0
 	}
 	switch {
 	case c.ReplenishPercent == 0:

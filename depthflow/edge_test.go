@@ -84,14 +84,16 @@ func (h *harness) kinds(k SignalKind) []Signal {
 }
 
 // wallBook: ten bids 99.99..99.90 of 1 with 10 at 99.95 (a wall against
-// 4 neighbours summing 4 with K=5: 10*4 >= 5*4), ten asks of 1.
-func wallBook(t *testing.T) *harness {
+// 4 neighbours summing 4 with K=5: 10*4 >= 5*4; notional 999.5 >= 500),
+// ten asks of 1. Walls are announced after minAge (negative: at once).
+func wallBook(t *testing.T, minAge time.Duration) *harness {
 	bids := ladder("99.99", "-0.01", 10, "1")
 	bids[4].Qty = dec("10") // 99.95
 	asks := ladder("100.01", "0.01", 10, "1")
 	// WallMaxBps 10: the range reaches 99.90, the snapshot's worst bid, so
 	// the whole range and every neighbourhood is known.
-	return newHarness(t, Config{WallNeighbors: 4, WallFactor: 5, WallMaxBps: 10, WallSignalMinAge: time.Second}, bids, asks)
+	return newHarness(t, Config{WallNeighbors: 4, WallFactor: 5, WallMaxBps: 10, WallMinNotional: dec("500"),
+		WallMinAge: minAge}, bids, asks)
 }
 
 func TestWallLifecycle(t *testing.T) {
@@ -120,14 +122,16 @@ func TestWallLifecycle(t *testing.T) {
 			reason: WallEndFilled, pulled: "0", filled: "10", signal: WallFilled},
 		{name: "MostlyCancelledIsPulled", steps: []step{{at: 7000, trades: []market.Trade{sell(6990, "99.95", "3")}, bids: []market.Level{lv("99.95", "0")}}},
 			reason: WallEndPulled, pulled: "7", filled: "3", signal: WallPulled},
-		{name: "ShrunkBelowThreshold", steps: []step{{at: 7000, bids: []market.Level{lv("99.95", "4")}}},
-			reason: WallEndPulled, pulled: "6", filled: "0", signal: WallPulled},
-		{name: "NeighboursGrewIsDiluted", steps: []step{{at: 7000, bids: []market.Level{lv("99.94", "5"), lv("99.96", "5")}}},
+		// Below the hold rule (60% of 5x the neighbours' mean of 1).
+		{name: "ShrunkBelowThreshold", steps: []step{{at: 7000, bids: []market.Level{lv("99.95", "2")}}},
+			reason: WallEndPulled, pulled: "8", filled: "0", signal: WallPulled},
+		// Neighbours' mean 4.5: 10 < 0.6*5*4.5.
+		{name: "NeighboursGrewIsDiluted", steps: []step{{at: 7000, bids: []market.Level{lv("99.94", "8"), lv("99.96", "8")}}},
 			reason: WallEndDiluted, pulled: "0", filled: "0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := wallBook(t)
+			h := wallBook(t, -1)
 			h.depth(1000, []market.Level{lv("99.90", "1")}, nil)
 			ws := h.tr.Walls(market.Buy, nil)
 			if len(ws) != 1 || ws[0].Price != dec("99.95") || ws[0].Since != 1000 || ws[0].Qty != dec("10") || ws[0].Ratio != 10 {
@@ -187,21 +191,98 @@ func TestWallLifecycle(t *testing.T) {
 	}
 }
 
-func TestWallSignalMinAge(t *testing.T) {
-	h := wallBook(t) // WallSignalMinAge 1s
+func TestWallAnnouncedAfterMinAge(t *testing.T) {
+	t.Run("ShortLivedIsNeverListed", func(t *testing.T) {
+		h := wallBook(t, time.Second)
+		h.depth(1000, nil, nil)
+		if ws := h.tr.Walls(market.Buy, nil); len(ws) != 0 {
+			t.Fatalf("a candidate of 0s listed: %+v", ws)
+		}
+		h.depth(1500, []market.Level{lv("99.95", "0")}, nil) // stood 0.5s
+		h.depth(1600, nil, nil)
+		if got := h.tr.EndedWalls(0, nil); len(got) != 0 || len(h.sig) != 0 || h.tr.Stats().WallsUnannounced != 1 {
+			t.Fatalf("a candidate that stood 0.5s: ended %+v signals %+v stats %+v", got, h.sig, h.tr.Stats())
+		}
+	})
+	t.Run("ListedOnceItStood", func(t *testing.T) {
+		h := wallBook(t, time.Second)
+		h.depth(1000, nil, nil)
+		h.depth(1999, nil, nil)
+		if ws := h.tr.Walls(market.Buy, nil); len(ws) != 0 {
+			t.Fatalf("listed after 999ms: %+v", ws)
+		}
+		h.depth(2000, nil, nil)
+		if ws := h.tr.Walls(market.Buy, nil); len(ws) != 1 || ws[0].Since != 1000 || ws[0].Stood() != time.Second {
+			t.Fatalf("after 1s: %+v", ws)
+		}
+		h.depth(2500, []market.Level{lv("99.95", "0")}, nil)
+		h.depth(2600, nil, nil)
+		if got := h.tr.EndedWalls(0, nil); len(got) != 1 || got[0].Reason != WallEndPulled || len(h.kinds(WallPulled)) != 1 {
+			t.Fatalf("ended %+v, signals %+v", got, h.sig)
+		}
+	})
+}
+
+func TestWallHysteresis(t *testing.T) {
+	h := wallBook(t, -1)
 	h.depth(1000, nil, nil)
-	h.depth(1500, []market.Level{lv("99.95", "0")}, nil) // stood 0.5s
-	h.depth(1600, nil, nil)
-	if got := h.tr.EndedWalls(0, nil); len(got) != 1 || got[0].Reason != WallEndPulled {
+	// 4 against neighbours of mean 1: below the entry rule (5x) but above
+	// the hold rule (60% of 5x = 3x): still the same wall.
+	h.depth(2000, []market.Level{lv("99.95", "4")}, nil)
+	if ws := h.tr.Walls(market.Buy, nil); len(ws) != 1 || ws[0].Since != 1000 || ws[0].Qty != dec("4") || ws[0].PeakQty != dec("10") {
+		t.Fatalf("a wall shrunk to 4x its neighbours: %+v", ws)
+	}
+	// A new level at 4x does not enter.
+	h.depth(3000, []market.Level{lv("99.92", "4")}, nil)
+	if ws := h.tr.Walls(market.Buy, nil); len(ws) != 1 || ws[0].Price != dec("99.95") {
+		t.Fatalf("a new level at 4x became a wall: %+v", ws)
+	}
+	// Below 3x it ends; 4 would still hold against the neighbours, so the
+	// decrease ended it: pulled.
+	h.depth(4000, []market.Level{lv("99.95", "2")}, nil)
+	h.depth(4100, nil, nil)
+	got := h.tr.EndedWalls(0, nil)
+	if len(got) != 1 || got[0].Reason != WallEndPulled || got[0].Pulled.Cmp(vol("2")) != 0 || got[0].End != 4000 {
 		t.Fatalf("ended: %+v", got)
 	}
-	if len(h.sig) != 0 {
-		t.Fatalf("a wall that stood 0.5s signalled: %+v", h.sig)
+	// Back to 4: not a wall again (entry needs 5x).
+	h.depth(5000, []market.Level{lv("99.95", "4")}, nil)
+	if ws := h.tr.Walls(market.Buy, nil); len(ws) != 0 {
+		t.Fatalf("re-entered at 4x: %+v", ws)
+	}
+}
+
+func TestWallMinNotional(t *testing.T) {
+	bids := ladder("99.99", "-0.01", 10, "1")
+	bids[4].Qty = dec("10") // 999.5 notional
+	asks := ladder("100.01", "0.01", 10, "1")
+	for _, tc := range []struct {
+		floor string
+		walls int
+	}{{"999.5", 1}, {"999.50000001", 0}} {
+		h := newHarness(t, Config{WallNeighbors: 4, WallFactor: 5, WallMaxBps: 10, WallMinNotional: dec(tc.floor), WallMinAge: -1}, bids, asks)
+		h.depth(1000, nil, nil)
+		if ws := h.tr.Walls(market.Buy, nil); len(ws) != tc.walls {
+			t.Fatalf("floor %s: walls %+v, want %d", tc.floor, ws, tc.walls)
+		}
+		if tc.walls == 0 {
+			continue
+		}
+		// The hold floor is 60%: 999.5*0.6 = 599.7, i.e. a quantity of 6 at
+		// 99.95 (599.7) holds, 5.99999999 does not.
+		h.depth(2000, []market.Level{lv("99.95", "6")}, nil)
+		if ws := h.tr.Walls(market.Buy, nil); len(ws) != 1 {
+			t.Fatalf("6 at the hold floor: %+v", ws)
+		}
+		h.depth(3000, []market.Level{lv("99.95", "5.99999999")}, nil)
+		if ws := h.tr.Walls(market.Buy, nil); len(ws) != 0 {
+			t.Fatalf("below the hold floor: %+v", ws)
+		}
 	}
 }
 
 func TestWallResetEndsWalls(t *testing.T) {
-	h := wallBook(t)
+	h := wallBook(t, -1)
 	h.depth(1000, nil, nil)
 	h.tr.Reset(h.bk, 0)
 	got := h.tr.EndedWalls(0, nil)

@@ -111,8 +111,8 @@ func insideN(ls []lvl, bound *big.Rat, ask bool) int {
 }
 
 type refWall struct {
-	p, q, peak, since int64
-	ratio             float64
+	p, q, peak, since, upd int64
+	ratio                  float64
 }
 
 type refEnd struct {
@@ -124,10 +124,21 @@ type refEnd struct {
 	end      int64
 }
 
-// refWalls judges one side's walls by the Wall definition, with explicit
-// loops over each neighbourhood.
-func refWalls(ls []lvl, m, N int, K int64) []refWall {
+// refWallRule is the Wall definition's parameters.
+type refWallRule struct {
+	N       int
+	K, H    int64
+	minNot  int64 // quote units of 1e-8
+	minAgeM int64 // ms
+}
+
+// refWalls judges one side's candidates by the Wall definition, with
+// explicit loops over each neighbourhood and math/big notionals: the hold
+// rule for prices that were candidates at the previous update (prev), the
+// entry rule for the others.
+func refWalls(ls []lvl, m int, r refWallRule, prev map[int64]refWall) []refWall {
 	var out []refWall
+	N := r.N
 	if len(ls) < N+1 {
 		return nil
 	}
@@ -147,7 +158,16 @@ func refWalls(ls []lvl, m, N int, K int64) []refWall {
 				sum += ls[k].q
 			}
 		}
-		if ls[i].q*int64(N) >= K*sum {
+		notional := new(big.Int).Mul(big.NewInt(ls[i].p), big.NewInt(ls[i].q)) // 1e-16
+		floor := new(big.Int).Mul(big.NewInt(r.minNot), big.NewInt(100_000_000))
+		var ok bool
+		if _, held := prev[ls[i].p]; held {
+			ok = ls[i].q*int64(N)*100 >= r.K*r.H*sum &&
+				new(big.Int).Mul(notional, big.NewInt(100)).Cmp(new(big.Int).Mul(floor, big.NewInt(r.H))) >= 0
+		} else {
+			ok = ls[i].q*int64(N) >= r.K*sum && notional.Cmp(floor) >= 0
+		}
+		if ok {
 			out = append(out, refWall{p: ls[i].p, q: ls[i].q, ratio: float64(ls[i].q) * float64(N) / float64(sum)})
 		}
 	}
@@ -216,7 +236,8 @@ func TestReferenceRealData(t *testing.T) {
 func replayAgainstReference(t *testing.T, ds dataset) {
 	evs := load(t, ds)
 	const N, K, D = DefaultWallNeighbors, DefaultWallFactor, DefaultWallMaxBps
-	tr := New("TEST", Config{EndedWallHistory: 1 << 20, WallSignalMinAge: 5 * time.Second})
+	rule := refWallRule{N: N, K: K, H: DefaultWallHoldPercent, minNot: int64(DefaultWallMinNotional), minAgeM: DefaultWallMinAge.Milliseconds()}
+	tr := New("TEST", Config{EndedWallHistory: 1 << 20})
 	bk := book.New()
 	ref := newRefBook()
 
@@ -248,7 +269,7 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 
 	var ups []refUpdate
 	prevWalls := [2][]refWall{}
-	var checkedBands, checkedWalls, wallCount int
+	var checkedBands, checkedWalls, wallCount, candidates int
 	for i := snapAt + 1; i < len(evs); i++ {
 		e := &evs[i]
 		switch e.kind {
@@ -356,18 +377,19 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 				judged = 0
 			}
 			m = judged
-			cur := refWalls(ls, m, N, K)
-			if len(cur) > DefaultMaxWalls {
-				cur = cur[:DefaultMaxWalls]
-			}
-			// Carry Since and PeakQty; collect ends.
 			prev := map[int64]refWall{}
 			for _, w := range prevWalls[s] {
 				prev[w.p] = w
 			}
+			cur := refWalls(ls, m, rule, prev)
+			if len(cur) > DefaultMaxWalls {
+				cur = cur[:DefaultMaxWalls]
+			}
+			// Carry Since and PeakQty; collect ends.
 			curSet := map[int64]bool{}
 			for j := range cur {
 				curSet[cur[j].p] = true
+				cur[j].upd = now
 				if o, ok := prev[cur[j].p]; ok {
 					cur[j].since, cur[j].peak = o.since, max(o.peak, cur[j].q)
 				} else {
@@ -384,7 +406,7 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 				if !dec && q1 < w.q && inR {
 					idx := slices.IndexFunc(ls[:m], func(l lvl) bool { return l.p == w.p })
 					if idx >= 0 && len(ls) >= N+1 {
-						dec = w.q*int64(N) >= K*nsumAt(ls, idx, N)
+						dec = w.q*int64(N)*100 >= K*rule.H*nsumAt(ls, idx, N)
 					}
 				}
 				ru.wallEnds = append(ru.wallEnds, refEnd{side: s, w: w, q1: q1, inRange: inR, decrease: dec, end: now})
@@ -398,17 +420,24 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 				t.Fatalf("update %d side %d: walls ready %v (%v), reference %v (judged %d of %d in range)", e.u, s, tr.WallsReady(side), tr.WallsNotReady(side), wantReady, judged, insideN(ls, lb, s == 1))
 			}
 			got := tr.Walls(side, nil)
-			if len(got) != len(cur) {
-				t.Fatalf("update %d side %d: %d walls, reference %d\n got %v\nwant %v", e.u, s, len(got), len(cur), got, cur)
+			var listed []refWall // announced: stood WallMinAge
+			for _, c := range cur {
+				if c.upd-c.since >= rule.minAgeM {
+					listed = append(listed, c)
+				}
 			}
+			if len(got) != len(listed) {
+				t.Fatalf("update %d side %d: %d walls, reference %d\n got %v\nwant %v", e.u, s, len(got), len(listed), got, listed)
+			}
+			candidates += len(cur)
 			for j, w := range got {
-				c := cur[j]
+				c := listed[j]
 				if int64(w.Price) != c.p || int64(w.Qty) != c.q || w.Since != c.since || int64(w.PeakQty) != c.peak || w.Updated != now {
 					t.Fatalf("update %d side %d wall %d: %+v, reference %+v", e.u, s, j, w, c)
 				}
 				near(t, "wall ratio", w.Ratio, c.ratio)
 			}
-			wallCount += len(cur)
+			wallCount += len(listed)
 			checkedWalls++
 		}
 		ups = append(ups, ru)
@@ -555,12 +584,16 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 
 	// Wall ends, classified with the matched trades.
 	var wantEnds []EndedWall
-	signals := 0
+	signals, unannounced := 0, 0
 	for j := range ups {
 		if j == len(ups)-1 {
 			break // classified only when a next update arrives
 		}
 		for _, re := range ups[j].wallEnds {
+			if re.w.upd-re.w.since < rule.minAgeM {
+				unannounced++
+				continue
+			}
 			side := market.Buy
 			if re.side == 1 {
 				side = market.Sell
@@ -577,9 +610,7 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 				if c > f {
 					e.Reason = WallEndPulled
 				}
-				if re.end-re.w.since >= 5000 {
-					signals++
-				}
+				signals++
 			case !re.inRange:
 				e.Reason = WallEndOutOfRange
 			default:
@@ -604,7 +635,11 @@ func replayAgainstReference(t *testing.T, ds dataset) {
 	if got := st.Signals[WallPulled] + st.Signals[WallFilled]; got != int64(signals) {
 		t.Fatalf("%d wall signals, reference %d", got, signals)
 	}
-	t.Logf("%s: %d ended walls by reason %v; %d wall signals", ds.name, len(gotEnds), reasons, signals)
+	if got := tr.Stats().WallsUnannounced; got != int64(unannounced) {
+		t.Fatalf("%d unannounced candidates, reference %d", got, unannounced)
+	}
+	t.Logf("%s: %d ended walls by reason %v; %d wall signals; %d candidates ended unannounced; %.1f candidates a side",
+		ds.name, len(gotEnds), reasons, signals, unannounced, float64(candidates)/float64(max(checkedWalls, 1)))
 }
 
 func volOf(x int64) flowVolume { return flowVolume(fixed.I128(x)) }

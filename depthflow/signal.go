@@ -44,8 +44,8 @@ const (
 	// Low). Volume is the volume at that extreme, Threshold the bar's
 	// average volume per price, Strength 1 - Volume/Threshold.
 	Exhaustion
-	// WallPulled: a wall that stood at least WallSignalMinAge ended because
-	// its quantity was cancelled (see WallEnd). Volume is the quantity the
+	// WallPulled: an announced wall (one that stood at least WallMinAge,
+	// see Wall) ended because its quantity was cancelled (see WallEnd). Volume is the quantity the
 	// wall last had, Pulled/Filled split the final decrease, Since is when
 	// it first qualified, Strength its last quantity / neighbour mean.
 	WallPulled

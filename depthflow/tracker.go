@@ -42,6 +42,9 @@ type Stats struct {
 	// WallOverflow counts, over all updates, qualifying levels not tracked
 	// because MaxWalls were already tracked on their side.
 	WallOverflow int64
+	// WallsUnannounced counts wall candidates that stopped qualifying (or
+	// were reset) before standing WallMinAge: never listed or signalled.
+	WallsUnannounced int64
 	// Resets counts Reset calls, ImplicitResets the first OnDepth after New
 	// without one.
 	Resets, ImplicitResets int64
@@ -125,6 +128,10 @@ type Tracker struct {
 	abs absorption
 	wl  walls
 
+	// Wall notional floors at 1e-16 (price x qty units): entry M and
+	// hold M*H/100.
+	wallNotional, wallHoldNotional fixed.Int128
+
 	refVolume fixed.Int128
 	refLevels int64
 	refReady  bool
@@ -146,6 +153,9 @@ func New(symbol string, cfg Config) *Tracker {
 	t.liq.init(cfg.LiquidityWindows)
 	t.signals = make([]Signal, 0, cfg.SignalHistory)
 	t.wl.init(cfg)
+	// M at 1e-8 times 1e8 is M at 1e-16; M*1e8*H/100 = M*1e6*H exactly.
+	t.wallNotional = fixed.Mul(int64(cfg.WallMinNotional), 100_000_000)
+	t.wallHoldNotional = fixed.Mul(int64(cfg.WallMinNotional), 1_000_000*cfg.WallHoldPercent)
 	return t
 }
 
