@@ -28,7 +28,6 @@ type absAgg struct {
 	gen   uint64
 	vol   fixed.Int128
 	repl  fixed.Int128
-	first int64
 	fired bool
 }
 
@@ -114,25 +113,48 @@ func (a *absorption) trade(side market.Side, price, qty fixed.Dec, at int64, st 
 	i := a.find(side, price)
 	if i < 0 {
 		a.gen++
-		a.aggs = append(a.aggs, absAgg{side: side, price: price, gen: a.gen, first: at})
+		a.aggs = append(a.aggs, absAgg{side: side, price: price, gen: a.gen})
 		i = len(a.aggs) - 1
 	}
 	g := &a.aggs[i]
-	if g.vol.Sign() == 0 {
-		g.first = at
-	}
 	g.vol = g.vol.AddDec(qty)
 	a.push(absEvent{t: at, gen: g.gen, side: side, price: price, vol: fixed.I128(int64(qty))}, st, limit)
 }
 
-func (a *absorption) replenish(side market.Side, price fixed.Dec, add fixed.Int128, at int64, st *Stats, limit int) {
+// replenish counts quantity added back at a price, and reports whether it
+// was counted: only while the price has live taker volume (added before
+// any trade hit the price is not replenishment).
+func (a *absorption) replenish(side market.Side, price fixed.Dec, add fixed.Int128, at int64, st *Stats, limit int) bool {
 	i := a.find(side, price)
 	if i < 0 || a.aggs[i].vol.Sign() == 0 {
-		return // added before any trade hit the price: not replenishment
+		return false
 	}
 	g := &a.aggs[i]
 	g.repl = g.repl.Add(add)
 	a.push(absEvent{t: at, gen: g.gen, side: side, price: price, repl: add}, st, limit)
+	return true
+}
+
+// firstTrade returns the time of the oldest live trade event of g (the
+// ring is in update order). Called only when a signal fires.
+func (a *absorption) firstTrade(g *absAgg) int64 {
+	for k := range a.n {
+		e := &a.ring[(a.head+k)%len(a.ring)]
+		if e.gen == g.gen && e.side == g.side && e.price == g.price && e.vol.Sign() > 0 {
+			return e.t
+		}
+	}
+	return 0
+}
+
+// through reports whether the book, as fetched at the last update, has
+// moved through price on side: a bid price above the best bid, an ask
+// price below the best ask, or an empty side.
+func (t *Tracker) through(side market.Side, price fixed.Dec) bool {
+	if side == market.Buy {
+		return len(t.bids) == 0 || t.bids[0].Price < price
+	}
+	return len(t.asks) == 0 || t.asks[0].Price > price
 }
 
 // breaks ends the episodes of prices the book has moved through: a bid
@@ -141,13 +163,7 @@ func (a *absorption) replenish(side market.Side, price fixed.Dec, add fixed.Int1
 func (a *absorption) breaks(t *Tracker, now int64) {
 	for i := 0; i < len(a.aggs); {
 		g := &a.aggs[i]
-		var broken bool
-		if g.side == market.Buy {
-			broken = len(t.bids) == 0 || t.bids[0].Price < g.price
-		} else {
-			broken = len(t.asks) == 0 || t.asks[0].Price > g.price
-		}
-		if broken {
+		if t.through(g.side, g.price) {
 			a.del(i)
 			continue
 		}
@@ -183,16 +199,16 @@ func (a *absorption) evaluate(t *Tracker, b *book.Book, now int64) {
 		if mulSmall(g.repl, 100).Cmp(mulSmall(g.vol, cfg.ReplenishPercent)) < 0 {
 			continue
 		}
-		if q, ok := b.Level(g.side, g.price); !ok || q <= 0 {
+		q, ok := b.Level(g.side, g.price)
+		if !ok || q <= 0 {
 			continue
 		}
 		g.fired = true
 		thr, _ := divRound(limit, 100*t.refLevels)
 		avg := toFloat(t.refVolume) / float64(t.refLevels)
-		since := max(g.first, now-cfg.AbsorptionWindow.Milliseconds())
 		t.emit(Signal{Kind: Absorption, Time: now, Price: g.price, Side: g.side,
-			Strength: toFloat(g.vol) / avg, Volume: flow.Volume(g.vol),
-			Threshold: flow.Volume(fixed.I128(int64(thr))), Replenished: flow.Volume(g.repl), Since: since})
+			Strength: toFloat(g.vol) / avg, Volume: flow.Volume(g.vol), Resting: q,
+			Threshold: flow.Volume(fixed.I128(int64(thr))), Replenished: flow.Volume(g.repl), Since: a.firstTrade(g)})
 	}
 }
 

@@ -216,6 +216,9 @@ func TestReadinessFollowsKnownRange(t *testing.T) {
 			t.Errorf("no band reported both sides beyond the known range: %v", rc.reasons)
 		}
 	})
+	if raceOn {
+		return // the 100-level case has ready and unready bands already
+	}
 	t.Run("ThousandLevelSnapshotCoversNarrowBands", func(t *testing.T) {
 		rc := replayReadiness(t, ds, 1000, cfg)
 		t.Logf("1000 levels: known to %.2f bps below / %.2f above the mid; %d updates; band ready %v, not %v; walls ready %v not %v; 1m liquidity ready %d not %d; reasons %v",

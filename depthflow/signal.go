@@ -14,25 +14,39 @@ type SignalKind uint8
 // Signal kinds.
 const (
 	// Absorption: heavy taker aggression into one resting price that does
-	// not give way. With W = Config.AbsorptionWindow, for a price P on the
-	// resting side S (bids absorb taker sells, asks absorb taker buys), at
-	// the end of a depth update at time τ:
+	// not give way. Definitions, for a price P on the resting side S (bids
+	// absorb taker sells, asks absorb taker buys), over the applied depth
+	// updates k = 1, 2, ... since New or the last Reset, τ_k the time of
+	// update k, W = Config.AbsorptionWindow:
 	//
-	//	V = taker volume traded at P against side S with trade time in
-	//	    (max(τ-W, B), τ], where B is the last time the book moved
-	//	    through P (the best bid fell below P, the best ask rose above P)
-	//	R = quantity added back at P on side S over the same span (the
-	//	    positive part of new - old + traded at each update, see
-	//	    LiquidityStats)
+	//	v_k    taker volume at P against S of the trades matched to update
+	//	       k (package doc), counted from its arrival: a trade that
+	//	       arrives after update k counts from the next update on
+	//	n_k    q1 - q0 + v_k, q0 and q1 the quantity at P on S before and
+	//	       after update k (both 0 when k did not change P): the quantity
+	//	       added (positive) or cancelled at P without the trades
+	//	broken at k: after update k the best price of S is worse than P
+	//	       (the best bid below P, the best ask above P) or S is empty
+	//	episode: the updates after the last update broken at P
+	//	live at k: some update i <= k of the episode with τ_i > τ_k - W has
+	//	       v_i > 0 (P was being hit)
+	//
+	// At the end of each update j not broken at P, over the span (the
+	// updates k of the episode with τ_k > τ_j - W):
+	//
+	//	V   = sum of v_k over the span
+	//	R   = sum of max(n_k, 0) over the span's updates live at k
 	//	avg = Volume / len(Footprint) of the last closed flow bar of
-	//	      Config.AbsorptionBar (volume per footprint price)
+	//	      Config.AbsorptionBar given to OnBar (volume per footprint price)
 	//
-	// fires when V*100 >= AbsorptionPercent*avg, V >= AbsorptionMinVolume,
-	// R*100 >= ReplenishPercent*V, and P still rests on side S with the
-	// best price of S at P or better. It fires once per price until the
-	// book moves through P or V decays to zero. Volume is V, Threshold is
-	// AbsorptionPercent% of avg, Replenished is R, Since is the first trade
-	// counted, Strength is V/avg.
+	// and absorption fires when V*100 >= AbsorptionPercent*avg, V >=
+	// AbsorptionMinVolume, R*100 >= ReplenishPercent*V, and P still rests
+	// on S (quantity > 0). It fires once, then not again at P until an
+	// update k broken at P, or one where the span without k's own trades
+	// holds no taker volume. Volume is V, Replenished R, Resting the
+	// quantity at P, Threshold AbsorptionPercent% of avg (rounded half to
+	// even), Since the time of the first update of the span with v_k > 0,
+	// Strength V/avg.
 	Absorption SignalKind = iota + 1
 	// Divergence: a closed flow bar with flow.Bar.Divergence set (a new
 	// price extreme over the lookback that CVD does not confirm). Side is
@@ -81,9 +95,11 @@ type Signal struct {
 	Volume      flow.Volume `json:"volume"`
 	Threshold   flow.Volume `json:"threshold"`
 	Replenished flow.Volume `json:"replenished"`
-	Pulled      flow.Volume `json:"pulled"`
-	Filled      flow.Volume `json:"filled"`
-	Since       int64       `json:"since,omitempty"`
+	// Resting is the level's quantity when an Absorption signal fired.
+	Resting fixed.Dec   `json:"resting,omitempty"`
+	Pulled  flow.Volume `json:"pulled"`
+	Filled  flow.Volume `json:"filled"`
+	Since   int64       `json:"since,omitempty"`
 	// Interval and Divergence describe the bar of bar signals.
 	Interval   time.Duration   `json:"interval,omitempty"`
 	Divergence flow.Divergence `json:"divergence,omitempty"`

@@ -69,6 +69,7 @@ type rec struct {
 	prev    fixed.Dec
 	cur     fixed.Dec
 	traded  fixed.Int128
+	repl    fixed.Int128 // replenishment counted for absorption so far
 	changed bool
 	near    bool
 }
@@ -304,7 +305,7 @@ func (t *Tracker) OnDepth(u *market.DepthUpdate, b *book.Book) error {
 			keep = append(keep, p)
 			continue
 		}
-		recs = t.addTrade(recs, p.side, p.price, p.qty, now)
+		recs = t.addTrade(recs, p.side, p.price, p.qty, now, true)
 	}
 	t.pending = keep
 	t.recs = recs
@@ -373,14 +374,18 @@ func findRec(rs []rec, side market.Side, price fixed.Dec) (int, bool) {
 }
 
 // addTrade adds a trade's volume to the record of its level (creating a
-// trade-only record), and to the absorption events at update time now.
-func (t *Tracker) addTrade(rs []rec, side market.Side, price, qty fixed.Dec, now int64) []rec {
+// trade-only record), and, with abs, to the absorption events at update
+// time now. A late trade at a price the book moved through at its update
+// belongs to the episode that update ended (see Absorption): not counted.
+func (t *Tracker) addTrade(rs []rec, side market.Side, price, qty fixed.Dec, now int64, abs bool) []rec {
 	i, ok := findRec(rs, side, price)
 	if !ok {
 		rs = slices.Insert(rs, i, rec{side: side, price: price})
 	}
 	rs[i].traded = rs[i].traded.AddDec(qty)
-	t.abs.trade(side, price, qty, now, &t.stats, t.cfg.MaxAbsorptionEvents)
+	if abs {
+		t.abs.trade(side, price, qty, now, &t.stats, t.cfg.MaxAbsorptionEvents)
+	}
 	return rs
 }
 
@@ -392,7 +397,7 @@ func (t *Tracker) lateTrade(side market.Side, price, qty fixed.Dec) {
 	if ok {
 		old = t.recs[i]
 	}
-	t.recs = t.addTrade(t.recs, side, price, qty, t.lastTime)
+	t.recs = t.addTrade(t.recs, side, price, qty, t.lastTime, !t.through(side, price))
 	r := &t.recs[i]
 	if !ok {
 		r.near = t.lastKnown && t.isNear(side, price)
@@ -406,18 +411,18 @@ func (t *Tracker) lateTrade(side market.Side, price, qty fixed.Dec) {
 
 // contribute adds a record's liquidity to the window bucket of the last
 // update and its replenishment to absorption; with retro it first removes
-// the contribution the record made with net oldNet and oldTraded.
+// the liquidity the record added with net oldNet and oldTraded. The
+// replenishment counted for the record is brought up to max(net, 0) when
+// the price has live taker volume (see Absorption).
 func (t *Tracker) contribute(r *rec, oldNet, oldTraded fixed.Int128, retro bool) {
 	n := r.net()
 	if r.near {
 		t.liq.add(t.lastTime, r.side, n, r.traded, oldNet, oldTraded, retro)
 	}
-	add := pos(n)
-	if retro {
-		add = add.Sub(pos(oldNet))
-	}
-	if add.Sign() > 0 {
-		t.abs.replenish(r.side, r.price, add, t.lastTime, &t.stats, t.cfg.MaxAbsorptionEvents)
+	if add := pos(n).Sub(r.repl); add.Sign() > 0 && (!retro || !t.through(r.side, r.price)) {
+		if t.abs.replenish(r.side, r.price, add, t.lastTime, &t.stats, t.cfg.MaxAbsorptionEvents) {
+			r.repl = r.repl.Add(add)
+		}
 	}
 }
 
