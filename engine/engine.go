@@ -42,6 +42,20 @@ type Config struct {
 	OnNeedSnapshot func(s *Symbol, cause book.Cause)
 	// OnBarClose is called when a bar closes (see flow.Config.OnBarClose).
 	OnBarClose func(s *Symbol, interval time.Duration, b *flow.Bar)
+	// OnDepth, if set, is called with every depth update just applied to a
+	// synced book (s.Book() is the book after it). Updates replayed from the
+	// sync buffer are not passed: OnSynced's book holds them.
+	OnDepth func(s *Symbol, u *market.DepthUpdate)
+	// OnSynced, if set, is called when a snapshot (plus the buffered
+	// updates replayed on it) has made a symbol's book synced: its first
+	// sync and every resync.
+	OnSynced func(s *Symbol)
+	// OnLarge, if set, is called with every large trade (after
+	// Flow.OnLarge, which keeps working).
+	OnLarge func(s *Symbol, l flow.LargeTrade)
+	// OnSignal, if set, is called with every book signal of depthflow (after
+	// DepthFlow.OnSignal, which keeps working).
+	OnSignal func(s *Symbol, sig depthflow.Signal)
 	// DepthFlow, if set, turns on the book metrics and combined signals
 	// (walls, liquidity added and pulled, band imbalance, absorption) of
 	// package depthflow for every symbol. Off by default: it costs about
@@ -133,6 +147,9 @@ type Symbol struct {
 	auditing   bool
 	// LastAudit describes the last completed audit.
 	LastAudit AuditResult
+	// DepthTime is the event time (ms) of the last depth update seen, in
+	// sync or not.
+	DepthTime int64
 }
 
 // AuditResult is the outcome of one self-audit.
@@ -176,7 +193,26 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 	s := &Symbol{Name: name, e: e}
 	fc := e.cfg.Flow
 	if e.cfg.DepthFlow != nil {
-		s.Depth = depthflow.New(name, *e.cfg.DepthFlow)
+		dc := *e.cfg.DepthFlow
+		if on := e.cfg.OnSignal; on != nil {
+			prev := dc.OnSignal
+			dc.OnSignal = func(sig depthflow.Signal) {
+				if prev != nil {
+					prev(sig)
+				}
+				on(s, sig)
+			}
+		}
+		s.Depth = depthflow.New(name, dc)
+	}
+	if on := e.cfg.OnLarge; on != nil {
+		prev := fc.OnLarge
+		fc.OnLarge = func(l flow.LargeTrade) {
+			if prev != nil {
+				prev(l)
+			}
+			on(s, l)
+		}
 	}
 	if e.cfg.OnBarClose != nil || s.Depth != nil {
 		fc.OnBarClose = func(iv time.Duration, b *flow.Bar) {
@@ -276,6 +312,7 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 		if !s.marketKnown {
 			s.setMarket(market.Spot)
 		}
+		s.DepthTime = u.EventTime
 		synced := s.Sync.Synced()
 		if synced && s.Depth != nil {
 			s.Depth.BeforeDepth(u, s.Sync.Book())
@@ -286,6 +323,9 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 			if err := s.Depth.OnDepth(u, s.Sync.Book()); err != nil {
 				e.log.Warn("depthflow rejected an update", "symbol", s.Name, "err", err)
 			}
+		}
+		if r.Action == book.Applied && e.cfg.OnDepth != nil {
+			e.cfg.OnDepth(s, u)
 		}
 		if s.Sync.Synced() {
 			if s.History != nil {
@@ -366,6 +406,9 @@ func (e *Engine) ApplySnapshot(snap *market.DepthSnapshot, hint market.Kind, hin
 	s.onResult(r)
 	if s.Depth != nil && s.Sync.Synced() {
 		s.Depth.Reset(s.Sync.Book(), max(len(snap.Bids), len(snap.Asks)))
+	}
+	if r.Action == book.Applied && e.cfg.OnSynced != nil {
+		e.cfg.OnSynced(s)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/binance"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/book"
 	"github.com/orderflow/orderflow/dirlock"
 	"github.com/orderflow/orderflow/engine"
@@ -158,6 +159,26 @@ func newRun(s *Service, syms []string) (*run, error) {
 		OnBarClose: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {
 			if s.cfg.OnEvent != nil {
 				s.cfg.OnEvent(Event{Symbol: sym.Name, Bar: b, Interval: iv})
+			}
+		},
+		OnDepth: func(sym *engine.Symbol, u *market.DepthUpdate) {
+			if s.cfg.OnEvent != nil {
+				s.cfg.OnEvent(Event{Symbol: sym.Name, Depth: u, Book: sym.Book(), DepthTime: sym.DepthTime})
+			}
+		},
+		OnSynced: func(sym *engine.Symbol) {
+			if s.cfg.OnEvent != nil {
+				s.cfg.OnEvent(Event{Symbol: sym.Name, Synced: true, Book: sym.Book(), DepthTime: sym.DepthTime})
+			}
+		},
+		OnLarge: func(sym *engine.Symbol, l flow.LargeTrade) {
+			if s.cfg.OnEvent != nil {
+				s.cfg.OnEvent(Event{Symbol: sym.Name, Large: &l})
+			}
+		},
+		OnSignal: func(sym *engine.Symbol, sig depthflow.Signal) {
+			if s.cfg.OnEvent != nil {
+				s.cfg.OnEvent(Event{Symbol: sym.Name, Signal: &sig})
 			}
 		},
 	})

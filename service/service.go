@@ -173,7 +173,8 @@ type Config struct {
 // 5 of the 300 connection attempts Binance allows per 5 minutes.
 const DefaultStreamsPerConn = 400
 
-// Event is what OnEvent receives.
+// Event is what OnEvent receives: one of Trade, Bar, Depth, Synced, Large
+// or Signal is set. Pointers are valid only during the call.
 type Event struct {
 	Symbol   string
 	Trade    *market.Trade // a trade accepted into the metrics
@@ -183,6 +184,19 @@ type Event struct {
 	// carried the trade (zero for trades fetched from REST and for bars):
 	// how long the service took is time.Since(Received).
 	Received time.Time
+	// Depth is a depth update just applied to the synced book; Book is the
+	// book after it.
+	Depth *market.DepthUpdate
+	// Synced is set when a snapshot (plus the buffered updates replayed on
+	// it) has just made the book synced, at the first sync and every
+	// resync; Book is that book.
+	Synced bool
+	Book   *book.Book
+	// DepthTime is the event time (ms) of the last depth update seen for
+	// the symbol (with Depth and Synced).
+	DepthTime int64
+	Large     *flow.LargeTrade  // a large trade
+	Signal    *depthflow.Signal // a book signal of depthflow (bar signals come with Bar)
 }
 
 func (c *Config) withDefaults() (Config, error) {
