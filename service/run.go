@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/binance"
-	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/book"
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/dirlock"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/feed"
