@@ -1,0 +1,255 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultPort is the embedded server's client port, NATS's usual one.
+const DefaultPort = 4222
+
+// EmbeddedConfig configures an in-process NATS server with JetStream.
+// The zero value except DataDir is a loopback server on DefaultPort.
+type EmbeddedConfig struct {
+	// DataDir is orderflow's data directory; JetStream stores under
+	// DataDir/nats. Required.
+	DataDir string
+	// Host is the client listen address. Default 127.0.0.1: other hosts
+	// reach the bus only when asked for.
+	Host string
+	// Port is the client port. Default DefaultPort; -1 picks a free one.
+	Port int
+	// ServerName names the server in JetStream (default "orderflow").
+	ServerName string
+	// MaxStore bounds JetStream's file store in bytes (0: the server's
+	// default, a share of the free disk).
+	MaxStore int64
+	// ReadyTimeout bounds the wait for the server to accept clients.
+	// Default 10 s.
+	ReadyTimeout time.Duration
+	// Logger receives the server's warnings and errors (notices at debug).
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Embedded is a NATS server with JetStream running in this process.
+type Embedded struct {
+	srv *server.Server
+}
+
+// StartEmbedded starts an embedded server and waits until it accepts
+// clients. Close it when done.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("bus: embedded server: no data directory")
+	}
+	opts := &server.Options{
+		ServerName: cmpOr(cfg.ServerName, "orderflow"),
+		Host:       cmpOr(cfg.Host, "127.0.0.1"),
+		Port:       cfg.Port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		NoSigs:     true,
+		// The server's own HTTP monitor stays off; orderflow's /metrics
+		// exposes the publisher's counters.
+		HTTPPort:          0,
+		JetStreamMaxStore: cfg.MaxStore,
+	}
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded server: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	srv.SetLoggerV2(serverLogger{log.With("component", "nats")}, false, false, false)
+	srv.Start()
+	wait := cfg.ReadyTimeout
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	if !srv.ReadyForConnections(wait) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("bus: embedded server on %s:%d not ready within %s", opts.Host, opts.Port, wait)
+	}
+	return &Embedded{srv: srv}, nil
+}
+
+// ClientURL returns the URL clients connect to, e.g. nats://127.0.0.1:4222.
+func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// Server returns the NATS server (for tests and monitoring).
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Close shuts the server down and waits for it (JetStream flushes its
+// store).
+func (e *Embedded) Close() {
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}
+
+// serverLogger adapts slog to the server's logger interface. Notices are
+// debug: the server announces every start detail at notice level.
+type serverLogger struct{ log *slog.Logger }
+
+func (l serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// ConnectConfig configures a client connection.
+type ConnectConfig struct {
+	// Name is the connection's name on the server. Default "orderflow".
+	Name string
+	// Timeout bounds each dial. Default 5 s.
+	Timeout time.Duration
+	// ReconnectWait is the pause between reconnection attempts. Default
+	// 250 ms; the client keeps reconnecting for ever, buffering what is
+	// published meanwhile (8 MiB, the client's default).
+	ReconnectWait time.Duration
+	// Logger receives disconnections and reconnections. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Connect dials NATS at urls (comma-separated, e.g.
+// nats://a:4222,nats://b:4222) and keeps the connection up: it reconnects
+// for ever, to any server of the cluster. The first dial must succeed
+// before ctx ends. Close the connection when done (nc.Drain or nc.Close).
+func Connect(ctx context.Context, urls string, cfg ConnectConfig) (*nats.Conn, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bus: connect %s: %w", urls, err)
+	}
+	wait := cfg.ReconnectWait
+	if wait <= 0 {
+		wait = 250 * time.Millisecond
+	}
+	nc, err := nats.Connect(urls,
+		nats.Name(cmpOr(cfg.Name, "orderflow")),
+		nats.Timeout(timeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(wait),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("bus disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("bus reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("bus error", "subject", subj, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect %s: %w", urls, err)
+	}
+	return nc, nil
+}
+
+// StreamConfig configures the ORDERFLOW stream. The zero value is the
+// embedded default: file storage, 24 h retention, a 10 min duplicates
+// window, one replica.
+type StreamConfig struct {
+	// Retention is how long messages are kept (MaxAge). Default 24 h.
+	Retention time.Duration
+	// Duplicates is the window in which a repeated message id is dropped.
+	// Default 10 min, at most Retention.
+	Duplicates time.Duration
+	// Replicas is the number of copies in a cluster (1 to 5). Default 1.
+	Replicas int
+	// MaxBytes bounds the stream's size; the oldest messages go first.
+	// 0: unbounded (Retention alone limits it).
+	MaxBytes int64
+	// Memory stores the stream in memory instead of files (tests).
+	Memory bool
+}
+
+// Stream settings' defaults.
+const (
+	DefaultRetention  = 24 * time.Hour
+	DefaultDuplicates = 10 * time.Minute
+)
+
+// JetStreamConfig returns the stream configuration EnsureStream applies.
+func (c StreamConfig) JetStreamConfig() jetstream.StreamConfig {
+	ret := c.Retention
+	if ret <= 0 {
+		ret = DefaultRetention
+	}
+	dup := c.Duplicates
+	if dup <= 0 {
+		dup = DefaultDuplicates
+	}
+	dup = min(dup, ret)
+	st := jetstream.FileStorage
+	if c.Memory {
+		st = jetstream.MemoryStorage
+	}
+	maxBytes := c.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = -1
+	}
+	return jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "orderflow normalized market events (docs/bus.md)",
+		Subjects:    []string{SubjectPrefix + ".>"},
+		Storage:     st,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      ret,
+		MaxBytes:    maxBytes,
+		Duplicates:  dup,
+		Replicas:    max(c.Replicas, 1),
+		// Consumers find a symbol's last snapshot with GetLastMsg.
+		AllowDirect: true,
+	}
+}
+
+// EnsureStream creates the ORDERFLOW stream, or updates an existing one to
+// cfg (retention, duplicates window, replicas may change between runs).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, cfg.JetStreamConfig())
+	if err != nil {
+		return nil, fmt.Errorf("bus: stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
