@@ -153,7 +153,11 @@ type Publisher struct {
 	failed, retried   atomic.Uint64
 	dropped           [len(dropReasons)]atomic.Uint64
 	lastDropLog       atomic.Int64 // unix ns of the last queue-full warning
-	running           atomic.Bool
+	// inflight counts publishes sent whose acknowledgement or failure
+	// handler has not yet run (the client's own pending count drops
+	// before its handler runs, so it cannot tell when counting is done).
+	inflight atomic.Int64
+	running  atomic.Bool
 }
 
 // NewPublisher returns a publisher on nc. It makes its own JetStream
@@ -278,6 +282,7 @@ func (p *Publisher) enqueue(st *symState, t Topic, id string, data []byte) {
 }
 
 func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	defer p.inflight.Add(-1)
 	p.acked.Add(1)
 	if ack != nil && ack.Duplicate {
 		p.dups.Add(1)
@@ -292,6 +297,7 @@ func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.Pub
 // onError runs on the client's acknowledgement goroutine: count, and hand
 // the message back to Run for a retry (never block here).
 func (p *Publisher) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
+	defer p.inflight.Add(-1) // after a retry is queued, so a drain waits for it
 	p.failed.Add(1)
 	p.triesMu.Lock()
 	n := p.tries[m] + 1
@@ -357,11 +363,13 @@ func (p *Publisher) resend(ctx context.Context, m *nats.Msg) {
 // ends (the queue absorbs the wait).
 func (p *Publisher) send(ctx context.Context, m *nats.Msg) bool {
 	for {
+		p.inflight.Add(1)
 		_, err := p.js.PublishMsgAsync(m)
 		if err == nil {
 			p.sent.Add(1)
 			return true
 		}
+		p.inflight.Add(-1)
 		if ctx.Err() != nil {
 			p.dropped[2].Add(1)
 			return false
@@ -380,6 +388,8 @@ func (p *Publisher) send(ctx context.Context, m *nats.Msg) bool {
 func (p *Publisher) drain() error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout)
 	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case m := <-p.retry:
@@ -390,15 +400,15 @@ func (p *Publisher) drain() error {
 			continue
 		default:
 		}
-		if p.js.PublishAsyncPending() == 0 && len(p.retry) == 0 && len(p.queue) == 0 {
+		if p.inflight.Load() == 0 && len(p.retry) == 0 && len(p.queue) == 0 {
 			return nil
 		}
 		select {
-		case <-p.js.PublishAsyncComplete():
+		case <-tick.C:
 		case m := <-p.retry:
 			p.resend(ctx, m)
 		case <-ctx.Done():
-			lost := uint64(len(p.queue) + len(p.retry) + p.js.PublishAsyncPending())
+			lost := uint64(len(p.queue) + len(p.retry) + int(p.inflight.Load()))
 			p.dropped[2].Add(lost)
 			return fmt.Errorf("bus: publisher drain: %d messages not acknowledged within %s", lost, p.cfg.DrainTimeout)
 		}
@@ -408,7 +418,7 @@ func (p *Publisher) drain() error {
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
 	s := PublisherStats{Sent: p.sent.Load(), Acked: p.acked.Load(), Duplicates: p.dups.Load(), Failed: p.failed.Load(),
-		Retried: p.retried.Load(), Dropped: map[string]uint64{}, Pending: p.js.PublishAsyncPending(), QueueLen: len(p.queue)}
+		Retried: p.retried.Load(), Dropped: map[string]uint64{}, Pending: int(p.inflight.Load()), QueueLen: len(p.queue)}
 	for t := range s.Queued {
 		s.Queued[t] = p.queued[t].Load()
 	}
