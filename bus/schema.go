@@ -1,6 +1,9 @@
 package bus
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/orderflow/orderflow/client"
 	"github.com/orderflow/orderflow/fixed"
 )
@@ -50,6 +53,20 @@ type Trade struct {
 
 // Level is one price level, written ["price","qty"].
 type Level [2]fixed.Dec
+
+// UnmarshalJSON reads ["price","qty"], refusing any other length (a plain
+// array would leave a missing quantity at zero: a removal).
+func (l *Level) UnmarshalJSON(b []byte) error {
+	var a []fixed.Dec
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	if len(a) != 2 {
+		return fmt.Errorf("level %s: want [price, qty]", b)
+	}
+	l[0], l[1] = a[0], a[1]
+	return nil
+}
 
 // BookDelta is a message of the book.delta topic: one depth diff as it was
 // applied to the synced book. A level with quantity 0 is removed.
