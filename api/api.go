@@ -31,6 +31,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/mcpserver"
 	"github.com/orderflow/orderflow/metrics"
@@ -65,6 +67,9 @@ type Options struct {
 	KeepAlive time.Duration
 	// Push configures the push hub.
 	Push push.Options
+	// Collectors are added to the /metrics registry (e.g. the bus
+	// publisher's counters).
+	Collectors []prometheus.Collector
 }
 
 func (o Options) withDefaults() Options {
@@ -125,6 +130,9 @@ func New(svc *service.Service, opts Options) *Server {
 		hubDone: make(chan struct{})}
 	s.hub = push.New(svc, o.Push)
 	s.metrics = metrics.New(svc, s.hub)
+	for _, c := range o.Collectors {
+		s.metrics.Registry().MustRegister(c)
+	}
 	if o.RateLimit > 0 {
 		s.limiter = newLimiter(o.RateLimit, o.RateBurst, time.Now)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/orderflow/orderflow/api"
 	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/dashboard"
@@ -178,6 +180,8 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	fs := newFlagSet(env, "run", "[--symbols BTCUSDT,ETHUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--listen ADDR] [--data-dir DIR] [--capture DIR]")
 	var sf serviceFlags
 	sf.register(fs, true)
+	var bf busFlags
+	bf.register(fs)
 	var lf logFlags
 	lf.register(fs)
 	if err := parseFlags(env, fs, args); err != nil {
@@ -194,16 +198,31 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 	svc, err := service.New(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return serve(ctx, log, svc, sf.listen, sf.token, nil)
+	if bf.url == "" {
+		return serve(ctx, log, svc, sf.listen, sf.token, nil)
+	}
+	b, err := startBus(ctx, log, &bf, sf.dataDir, cfg.Market, svc)
+	if err != nil {
+		return err
+	}
+	// serve returns once the service has stopped: the publisher then
+	// drains what is queued before the connection (and an embedded
+	// server) close.
+	err = serve(ctx, log, svc, sf.listen, sf.token, nil, b.pub)
+	return errors.Join(err, b.close())
 }
 
 // serve starts svc and its HTTP API, waits for ctx, then stops both
 // within the service's stop budget.
-func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, token string, ready func(apiURL string)) error {
+// collectors are added to the API's /metrics.
+func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, token string, ready func(apiURL string), collectors ...prometheus.Collector) error {
 	if err := svc.Start(ctx); err != nil {
 		return err
 	}
@@ -216,7 +235,7 @@ func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, 
 			defer cancel()
 			return errors.Join(fmt.Errorf("listen %s: %w", listen, err), svc.Stop(stopCtx))
 		}
-		apiSrv := api.New(svc, api.Options{Token: token, Logger: log})
+		apiSrv := api.New(svc, api.Options{Token: token, Logger: log, Collectors: collectors})
 		hs = &http.Server{Handler: dashboard.Mount(apiSrv), ReadHeaderTimeout: 10 * time.Second, // the dashboard at "/"
 			MaxHeaderBytes: 64 << 10}
 		hs.RegisterOnShutdown(apiSrv.Close) // ends push streams so Shutdown does not wait on them
