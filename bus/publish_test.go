@@ -207,9 +207,9 @@ func TestSimToBus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			file := testdata(tc.file)
 			want, lastU := recordedTrades(t, file, tc.usdm)
-			// Periodic snapshots every 5 s of exchange time, so the
+			// Periodic snapshots every 10 s of exchange time, so the
 			// replay checks the rebuilt book many times.
-			r := runToBus(t, file, want, lastU, bus.PublisherConfig{SnapshotEvery: 5 * time.Second})
+			r := runToBus(t, file, want, lastU, bus.PublisherConfig{SnapshotEvery: 10 * time.Second})
 			checkTrades(t, r, want)
 			checkBook(t, r)
 			checkRepublish(t, r, want)
