@@ -22,6 +22,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/orderflow/orderflow/bus"
+	"github.com/orderflow/orderflow/dirlock"
+	"github.com/orderflow/orderflow/market"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -57,7 +59,19 @@ type testBus struct {
 // store under a temporary directory, closed at cleanup.
 func mustBus(tb testing.TB, sc bus.StreamConfig) *testBus {
 	tb.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: tb.TempDir(), Port: -1, Logger: testLogger(tb)})
+	return mustBusOn(tb, tb.TempDir(), sc)
+}
+
+// mustBusAt starts an embedded server on an existing data directory with
+// the default stream.
+func mustBusAt(tb testing.TB, dir string) *testBus {
+	tb.Helper()
+	return mustBusOn(tb, dir, bus.StreamConfig{})
+}
+
+func mustBusOn(tb testing.TB, dir string, sc bus.StreamConfig) *testBus {
+	tb.Helper()
+	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: testLogger(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -250,4 +264,49 @@ func sameDec(a, b string) bool {
 	x, ok1 := new(big.Rat).SetString(a)
 	y, ok2 := new(big.Rat).SetString(b)
 	return ok1 && ok2 && x.Cmp(y) == 0
+}
+
+// TestEmbeddedStoreLocked: a second embedded server on the same data
+// directory is refused (the server itself does not lock its store), and
+// the directory is free again once the first has closed; what the first
+// stored is still there.
+func TestEmbeddedStoreLocked(t *testing.T) {
+	dir := t.TempDir()
+	first, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := bus.Connect(ctx, first.ClientURL(), bus.ConnectConfig{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	subj := bus.Subject(market.Spot, "BTCUSDT", bus.TopicTrades)
+	if _, err := js.Publish(ctx, subj, []byte("{}"), jetstream.WithMsgID("spot.BTCUSDT.t.1")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if second, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: testLogger(t)}); !errors.Is(err, dirlock.ErrLocked) {
+		if second != nil {
+			second.Close()
+		}
+		t.Fatalf("second server on the same store: %v; want dirlock.ErrLocked", err)
+	}
+	first.Close()
+	again := mustBusAt(t, dir)
+	info, err := again.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Subjects[subj] != 1 {
+		t.Fatalf("after a restart the stream holds %v on %s, want the 1 message stored before", info.State.Subjects, subj)
+	}
 }

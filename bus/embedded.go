@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orderflow/orderflow/dirlock"
 )
 
 // DefaultPort is the embedded server's client port, NATS's usual one.
@@ -42,7 +44,8 @@ type EmbeddedConfig struct {
 
 // Embedded is a NATS server with JetStream running in this process.
 type Embedded struct {
-	srv *server.Server
+	srv  *server.Server
+	lock *dirlock.Lock
 }
 
 // StartEmbedded starts an embedded server and waits until it accepts
@@ -51,12 +54,19 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("bus: embedded server: no data directory")
 	}
+	// The server does not lock its store: two servers on one directory
+	// would corrupt it. Hold <DataDir>/nats for the server's lifetime.
+	store := filepath.Join(cfg.DataDir, "nats")
+	lock, err := dirlock.Acquire(store)
+	if err != nil {
+		return nil, fmt.Errorf("bus: embedded server store: %w", err)
+	}
 	opts := &server.Options{
 		ServerName: cmpOr(cfg.ServerName, "orderflow"),
 		Host:       cmpOr(cfg.Host, "127.0.0.1"),
 		Port:       cfg.Port,
 		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
+		StoreDir:   store,
 		NoSigs:     true,
 		// The server's own HTTP monitor stays off; orderflow's /metrics
 		// exposes the publisher's counters.
@@ -68,6 +78,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		_ = lock.Release()
 		return nil, fmt.Errorf("bus: embedded server: %w", err)
 	}
 	log := cfg.Logger
@@ -83,9 +94,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if !srv.ReadyForConnections(wait) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
+		_ = lock.Release()
 		return nil, fmt.Errorf("bus: embedded server on %s:%d not ready within %s", opts.Host, opts.Port, wait)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, lock: lock}, nil
 }
 
 // ClientURL returns the URL clients connect to, e.g. nats://127.0.0.1:4222.
@@ -95,10 +107,11 @@ func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 func (e *Embedded) Server() *server.Server { return e.srv }
 
 // Close shuts the server down and waits for it (JetStream flushes its
-// store).
+// store), then releases the store's lock.
 func (e *Embedded) Close() {
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
+	_ = e.lock.Release()
 }
 
 // serverLogger adapts slog to the server's logger interface. Notices are
