@@ -114,7 +114,6 @@ type outMsg struct {
 	id      string
 	data    []byte
 	topic   Topic
-	tries   int
 }
 
 // symState is a symbol's publishing state: its subjects and when its last
