@@ -29,7 +29,14 @@ func fuzzUnsafe(args []string, envs string) bool {
 	if strings.Contains(strings.ToUpper(envs), "DATA_DIR") || strings.Contains(strings.ToUpper(envs), "CAPTURE") {
 		return true
 	}
+	// A NATS URL would have run --bus dial any host.
+	if strings.Contains(envs, "nats://") || strings.Contains(envs, "tls://") {
+		return true
+	}
 	for _, a := range args {
+		if strings.Contains(a, "nats://") || strings.Contains(a, "tls://") {
+			return true
+		}
 		if strings.Contains(a, "data-dir") || strings.Contains(a, "capture") || strings.Contains(a, "dev/") || strings.Contains(a, "proc/") ||
 			strings.Contains(a, "sys/") || a == "-" || strings.HasPrefix(a, "/dev") {
 			return true
@@ -48,6 +55,8 @@ func fuzzEnv(t *testing.T, envs string) map[string]string {
 		"ORDERFLOW_WS_URL":   "ws://127.0.0.1:1",
 		"ORDERFLOW_REST_URL": "http://127.0.0.1:1",
 		"ORDERFLOW_DATA_DIR": t.TempDir(),
+		// --bus embedded on an ephemeral loopback port.
+		"ORDERFLOW_BUS_LISTEN": "127.0.0.1:0",
 	}
 	for _, line := range strings.Split(envs, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok && k != "" {
@@ -83,6 +92,9 @@ func FuzzFlags(f *testing.F) {
 		{0, "", "ORDERFLOW_MARKET=mars"},
 		{0, "", "ORDERFLOW_DIAL_TIMEOUT=-1s"},
 		{0, "--listen\noff", ""}, // valid: starts, then stops on SIGTERM
+		{0, "--listen\noff\n--bus\nembedded", ""},
+		{0, "--bus\nhttp://x", ""},
+		{0, "--bus\nembedded\n--bus-retention\n1s", ""},
 		{1, "", ""},
 		{1, "--depth\n0\nx.gz", ""},
 		{1, "--bars\n1500ms\nx.gz", ""},
