@@ -46,8 +46,8 @@ func (e *Engine) LoadBook(snap *market.DepthSnapshot, kind market.Kind, bidFloor
 		return fmt.Errorf("engine: %s: %w", snap.Symbol, err)
 	}
 	if s.Depth != nil {
-		// Every level the publisher held is here: the book metrics take
-		// the whole book as known (limit 0).
+		// The book metrics take the known range from the book, which
+		// holds the publisher's.
 		s.Depth.Reset(s.Sync.Book(), 0)
 	}
 	return nil

@@ -104,8 +104,8 @@ func (m *mirror) run(cfg engine.Config, files ...string) {
 // frame path (engine A) and hands engine B only what a bus publisher sends
 // (accepted trades, the full synced book, each applied diff): B's metrics,
 // bars with footprints, windows, large trades, trade history, whole book
-// with its known range and book history must end identical to A's, and
-// the book metrics must have seen the same updates. With -short only the
+// with its known range, book history and book metrics (walls, bands,
+// liquidity, signals) must end identical to A's. With -short only the
 // two cryptofeed recordings (15 symbols, spot and USD-M) run.
 func TestDirectMatchesFrames(t *testing.T) {
 	cases := []struct {
@@ -145,10 +145,10 @@ func TestDirectMatchesFrames(t *testing.T) {
 				if !a.Synced() {
 					t.Errorf("%s: frame-path book not synced at the end", a.Name)
 				}
-				// The book metrics are compared by their counters only:
-				// their known range after a REST snapshot depends on the
-				// snapshot's depth, which a full book does not carry.
-				sa, sb := enginetest.Capture(a, enginetest.Options{NoDepthFlow: true}), enginetest.Capture(b, enginetest.Options{NoDepthFlow: true})
+				// The book metrics (walls, bands, liquidity, signals) are
+				// compared too: their known range is the book's, which
+				// the full book carries.
+				sa, sb := enginetest.Capture(a, enginetest.Options{}), enginetest.Capture(b, enginetest.Options{})
 				// The frame path also records the book history at stale
 				// diffs (u <= the book's id, right after a snapshot), which
 				// are not published: compare from the first 1 s history
