@@ -177,11 +177,13 @@ func isLoopback(host string) bool {
 }
 
 func runRun(ctx context.Context, env *environ, args []string) error {
-	fs := newFlagSet(env, "run", "[--symbols BTCUSDT,ETHUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--listen ADDR] [--data-dir DIR] [--capture DIR]")
+	fs := newFlagSet(env, "run", "[--symbols BTCUSDT,ETHUSDT] [--market spot|usdm] [--ws-url URL --rest-url URL] [--listen ADDR] [--data-dir DIR] [--capture DIR] [--bus embedded|nats://...] [--source binance|bus]")
 	var sf serviceFlags
 	sf.register(fs, true)
 	var bf busFlags
 	bf.register(fs)
+	var srcf sourceFlags
+	srcf.register(fs)
 	var lf logFlags
 	lf.register(fs)
 	if err := parseFlags(env, fs, args); err != nil {
@@ -200,6 +202,12 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	}
 	if err := bf.check(); err != nil {
 		return err
+	}
+	if err := srcf.check(&bf); err != nil {
+		return err
+	}
+	if srcf.source == "bus" {
+		return runFromBus(ctx, log, &sf, &bf, &srcf, cfg)
 	}
 	svc, err := service.New(cfg)
 	if err != nil {
