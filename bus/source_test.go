@@ -60,14 +60,20 @@ func caughtUp(t *testing.T, what string, s *service.Service, sym string, want en
 //   - RestartedConsumer is the same service restarted afterwards: a fresh
 //     engine rebuilt from the stream's retention;
 //   - LateConsumer is a new instance started after the feed stopped.
+//
+// With -short only the spot recording runs.
 func TestConsumersEqualSingleProcess(t *testing.T) {
-	for _, tc := range []struct {
+	cases := []struct {
 		name, file string
 		usdm       bool
 	}{
 		{"SpotBTCUSDT", "hft-spot-btcusdt-20240808.txt.gz", false},
 		{"USDMBTCUSDT", "hft-usdm-btcusdt-20240808.txt.gz", true},
-	} {
+	}
+	if testing.Short() {
+		cases = cases[:1] // the race stage: spot only
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			file := testdata(tc.file)
 			want, lastU := recordedTrades(t, file, tc.usdm)
