@@ -285,6 +285,7 @@ func (p *Publisher) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.Pub
 	p.acked.Add(1)
 	if ack != nil && ack.Duplicate {
 		p.dups.Add(1)
+		p.log.Debug("bus: already stored", "subject", m.Subject, "id", m.Header.Get(jetstream.MsgIDHeader))
 	}
 	p.triesMu.Lock()
 	if len(p.tries) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/bus"
+	"github.com/orderflow/orderflow/client"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/feed"
 	"github.com/orderflow/orderflow/fixed"
@@ -34,6 +36,8 @@ type publishedRun struct {
 	book  map[string][2][]market.Level // the service's final book per symbol
 	bookU map[string]int64
 	last  map[string]int64 // the service's last trade id per symbol
+	bars  []flow.Bar       // the service's closed 1m bars (first symbol)
+	large []flow.LargeTrade
 }
 
 // runToBus replays file through the simulator (as fast as the service
@@ -143,6 +147,10 @@ func runToBus(t *testing.T, file string, want []recTrade, lastU int64, pc bus.Pu
 	})
 	_ = svc.View(func(e *engine.Engine) error {
 		for _, s := range e.Symbols() {
+			if s.Name == out.sym {
+				out.bars = s.Flow.Bars(time.Minute, 0)
+				out.large = s.Flow.LargeTrades(0, nil)
+			}
 			out.last[s.Name] = s.Flow.Totals().LastID
 			if s.Synced() {
 				out.book[s.Name] = [2][]market.Level{s.Book().Bids(0, nil), s.Book().Asks(0, nil)}
@@ -212,6 +220,7 @@ func TestSimToBus(t *testing.T) {
 			r := runToBus(t, file, want, lastU, bus.PublisherConfig{SnapshotEvery: 10 * time.Second})
 			checkTrades(t, r, want)
 			checkBook(t, r)
+			checkDerived(t, r)
 			checkRepublish(t, r, want)
 		})
 	}
@@ -436,4 +445,65 @@ func levelDiff(got, want []bus.Level) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkDerived: the bars, large trades and bar signals on the bus are the
+// service's own (what its HTTP API serves), in order, with their ids.
+func checkDerived(t *testing.T, r *publishedRun) {
+	var bars []client.Bar
+	for _, m := range readAll(t, r.b, bus.Subject(r.kind, r.sym, bus.TopicBars)) {
+		v, err := bus.Decode(m.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := v.(*bus.Bar)
+		if want := fmt.Sprintf("%s.%s.b.1m.%d", r.kind, r.sym, b.Start); m.id != want || b.Time != b.End {
+			t.Fatalf("bar message id %q time %d, want %q and the bar's end %d", m.id, b.Time, want, b.End)
+		}
+		bars = append(bars, b.Bar)
+	}
+	if len(r.bars) == 0 || len(bars) < len(r.bars) {
+		t.Fatalf("%d bars on the bus, the service kept %d", len(bars), len(r.bars))
+	}
+	var wantSignals []client.Signal
+	for i := range r.bars {
+		want := client.FromBar(&r.bars[i], true)
+		if got := bars[len(bars)-len(r.bars)+i]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("bar %d: bus %+v, service %+v", i, got, want)
+		}
+		wantSignals = append(wantSignals, client.BarSignals(&r.bars[i])...)
+	}
+	var large []client.LargeTrade
+	for _, m := range readAll(t, r.b, bus.Subject(r.kind, r.sym, bus.TopicLarge)) {
+		v, err := bus.Decode(m.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := v.(*bus.Large)
+		if want := fmt.Sprintf("%s.%s.l.%d", r.kind, r.sym, l.ID); m.id != want {
+			t.Fatalf("large trade message id %q, want %q", m.id, want)
+		}
+		large = append(large, l.LargeTrade)
+	}
+	if len(large) < len(r.large) {
+		t.Fatalf("%d large trades on the bus, the service kept %d", len(large), len(r.large))
+	}
+	for i := range r.large {
+		if got, want := large[len(large)-len(r.large)+i], client.FromLarge(&r.large[i]); got != want {
+			t.Fatalf("large trade %d: bus %+v, service %+v", i, got, want)
+		}
+	}
+	var signals []client.Signal
+	for _, m := range readAll(t, r.b, bus.Subject(r.kind, r.sym, bus.TopicSignals)) {
+		v, err := bus.Decode(m.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signals = append(signals, v.(*bus.Signal).Signal)
+	}
+	// No depthflow in this service: every signal is a bar signal.
+	if len(bars) == len(r.bars) && !reflect.DeepEqual(signals, wantSignals) {
+		t.Fatalf("%d signals on the bus, %d from the service's bars", len(signals), len(wantSignals))
+	}
+	t.Logf("derived: %d bars, %d large trades, %d signals checked", len(r.bars), len(r.large), len(signals))
 }
