@@ -74,6 +74,7 @@ func splitHostPort(addr string) (string, int, error) {
 // busRun is a running bus connection and publisher (and the embedded
 // server when there is one).
 type busRun struct {
+	url    string // the client URL(s), the embedded server's when embedded
 	emb    *bus.Embedded
 	nc     *nats.Conn
 	pub    *bus.Publisher
@@ -99,6 +100,7 @@ func startBus(ctx context.Context, log *slog.Logger, f *busFlags, dataDir string
 		url = emb.ClientURL()
 		log.Info("Embedded NATS server listening", "url", url, "store", dataDir+"/nats")
 	}
+	b.url = url
 	nc, err := bus.Connect(ctx, url, bus.ConnectConfig{Name: "orderflow-feed", Logger: log})
 	if err != nil {
 		b.closeServer()

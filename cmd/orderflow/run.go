@@ -184,6 +184,8 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	bf.register(fs)
 	var srcf sourceFlags
 	srcf.register(fs)
+	var shf shardFlags
+	shf.register(fs)
 	var lf logFlags
 	lf.register(fs)
 	if err := parseFlags(env, fs, args); err != nil {
@@ -206,8 +208,18 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	if err := srcf.check(&bf); err != nil {
 		return err
 	}
+	if err := shf.check(bf.url); err != nil {
+		return err
+	}
 	if srcf.source == "bus" {
+		if shf.on {
+			return fmt.Errorf("%w: --shard is for feed instances, not --source bus", errUsage)
+		}
 		return runFromBus(ctx, log, &sf, &bf, &srcf, cfg)
+	}
+	var shared []string
+	if shf.on {
+		shared = shardConfig(&cfg)
 	}
 	svc, err := service.New(cfg)
 	if err != nil {
@@ -220,10 +232,20 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	var leave func() error
+	if shf.on {
+		if leave, err = startShard(ctx, log, shf, svc, b.url, shared); err != nil {
+			return errors.Join(err, b.close())
+		}
+	}
 	// serve returns once the service has stopped: the publisher then
 	// drains what is queued before the connection (and an embedded
-	// server) close.
+	// server) close. A shard member leaves (releases its leases) at the
+	// same signal.
 	err = serve(ctx, log, svc, sf.listen, sf.token, nil, b.pub)
+	if leave != nil {
+		err = errors.Join(err, leave())
+	}
 	return errors.Join(err, b.close())
 }
 
