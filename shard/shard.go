@@ -177,6 +177,15 @@ func New(cfg Config) (*Member, error) {
 		leases: map[string]*lease{}, uncertain: map[string]bool{}, st: Status{ID: cfg.ID}}, nil
 }
 
+// CheckID reports whether id can name an instance: 1 to 64 letters,
+// digits, '-' or '_' (a key of the members bucket).
+func CheckID(id string) error {
+	if !validID(id) {
+		return fmt.Errorf("shard: instance id %q: want 1 to 64 letters, digits, '-' or '_'", id)
+	}
+	return nil
+}
+
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false

@@ -95,6 +95,10 @@ func FuzzFlags(f *testing.F) {
 		{0, "--listen\noff\n--bus\nembedded", ""},
 		{0, "--bus\nhttp://x", ""},
 		{0, "--bus\nembedded\n--bus-retention\n1s", ""},
+		{0, "--listen\noff\n--shard", ""},
+		{0, "--listen\noff\n--bus\nembedded\n--shard\n--lease-ttl\n10ms", ""},
+		{0, "--listen\noff\n--bus\nembedded\n--shard\n--shard-id\na.b", ""},
+		{0, "--listen\noff\n--bus\nembedded\n--shard", ""}, // valid: leases on the embedded bus
 		{1, "", ""},
 		{1, "--depth\n0\nx.gz", ""},
 		{1, "--bars\n1500ms\nx.gz", ""},

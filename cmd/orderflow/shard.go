@@ -43,6 +43,11 @@ func (f *shardFlags) check(busURL string) error {
 	if f.ttl < time.Second {
 		return fmt.Errorf("%w: --lease-ttl %v: want at least 1s", errUsage, f.ttl)
 	}
+	if f.id != "" {
+		if err := shard.CheckID(f.id); err != nil {
+			return fmt.Errorf("%w: --shard-id: %v", errUsage, err)
+		}
+	}
 	if f.replicas < 1 || f.replicas > 5 {
 		return fmt.Errorf("%w: --shard-replicas %d: want 1 to 5", errUsage, f.replicas)
 	}

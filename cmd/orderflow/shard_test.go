@@ -29,6 +29,7 @@ func TestRunShardRejectsBadFlags(t *testing.T) {
 		{"NoBus", []string{"--shard"}, "--shard needs --bus"},
 		{"ShortTTL", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--lease-ttl", "100ms"}, "--lease-ttl"},
 		{"Replicas", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--shard-replicas", "9"}, "--shard-replicas"},
+		{"BadID", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--shard-id", "a.b"}, "--shard-id"},
 		{"WithSourceBus", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--source", "bus"}, "--shard"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
