@@ -330,7 +330,7 @@ func (s *Server) Book(_ context.Context, symbol string, q client.BookQuery) (cli
 		if d := sym.Depth; d != nil && sym.Synced() {
 			m := d.Metrics()
 			bm := client.FromBookMetrics(&m, d.Walls(market.Buy, nil), d.Walls(market.Sell, nil),
-				d.WallsReady(market.Buy), d.WallsReady(market.Sell))
+				d.WallsNotReady(market.Buy), d.WallsNotReady(market.Sell))
 			out.Metrics = &bm
 		}
 		return nil
@@ -413,8 +413,9 @@ func (s *Server) Walls(_ context.Context, symbol string, q client.WallsQuery) (c
 		if d == nil {
 			return errBookMetricsOff
 		}
-		out = client.Walls{Symbol: sym.Name, Time: d.Metrics().Time, BidReady: d.WallsReady(market.Buy),
-			AskReady: d.WallsReady(market.Sell), Since: q.Since}
+		bidWhy, askWhy := d.WallsNotReady(market.Buy), d.WallsNotReady(market.Sell)
+		out = client.Walls{Symbol: sym.Name, Time: d.Metrics().Time, BidReady: bidWhy == 0, AskReady: askWhy == 0,
+			BidReason: bidWhy.String(), AskReason: askWhy.String(), Since: q.Since}
 		bids, asks, ended = d.Walls(market.Buy, nil), d.Walls(market.Sell, nil), d.EndedWalls(q.Since, nil)
 		return nil
 	})

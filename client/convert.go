@@ -256,22 +256,25 @@ func FromEndedWall(e *depthflow.EndedWall) EndedWall {
 
 // FromLiquidity converts a liquidity window.
 func FromLiquidity(l *depthflow.LiquidityStats) LiquidityWindow {
-	return LiquidityWindow{Window: FormatInterval(l.Window), From: l.From, To: l.To, Ready: l.Ready, Updates: l.Updates,
+	return LiquidityWindow{Window: FormatInterval(l.Window), From: l.From, To: l.To, Ready: l.Ready,
+		Reason: l.Reason.String(), Updates: l.Updates,
 		BidAdded: Vol(l.BidAdded), BidPulled: Vol(l.BidPulled), BidFilled: Vol(l.BidFilled),
 		AskAdded: Vol(l.AskAdded), AskPulled: Vol(l.AskPulled), AskFilled: Vol(l.AskFilled)}
 }
 
 // FromBookMetrics converts the book metrics and the current walls of both
-// sides (bids then asks, as depthflow.Tracker.Walls returns them). The band
-// imbalance is recomputed exactly from the quantities rather than taken
-// from depthflow's float.
-func FromBookMetrics(m *depthflow.Metrics, bids, asks []depthflow.Wall, bidReady, askReady bool) BookMetrics {
+// sides (bids then asks, as depthflow.Tracker.Walls returns them), with why
+// each side's walls are not ready (0: ready). The band imbalance is
+// recomputed exactly from the quantities rather than taken from
+// depthflow's float.
+func FromBookMetrics(m *depthflow.Metrics, bids, asks []depthflow.Wall, bidWhy, askWhy depthflow.NotReady) BookMetrics {
 	out := BookMetrics{Time: m.Time, UpdateID: m.UpdateID, Ready: m.Ready, Bands: make([]DepthBand, len(m.Bands)),
-		BidReady: bidReady, AskReady: askReady, Walls: make([]Wall, 0, len(bids)+len(asks))}
+		BidReady: bidWhy == 0, AskReady: askWhy == 0, BidReason: bidWhy.String(), AskReason: askWhy.String(),
+		Walls: make([]Wall, 0, len(bids)+len(asks))}
 	for i, b := range m.Bands {
 		bq, aq := b.BidQty.Int128(), b.AskQty.Int128()
 		out.Bands[i] = DepthBand{BPS: b.Bps, BidQty: Vol(b.BidQty), AskQty: Vol(b.AskQty), BidLevels: b.BidLevels,
-			AskLevels: b.AskLevels, Imbalance: ratio(bq.Sub(aq), bq.Add(aq)), Ready: b.Ready}
+			AskLevels: b.AskLevels, Imbalance: ratio(bq.Sub(aq), bq.Add(aq)), Ready: b.Ready, Reason: b.Reason.String()}
 	}
 	for i := range bids {
 		out.Walls = append(out.Walls, FromWall(&bids[i]))

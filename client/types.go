@@ -473,14 +473,17 @@ type EndedWall struct {
 // is judged over its whole range (enough levels, inside the part of the
 // book the snapshot made certain).
 type Walls struct {
-	Symbol   string      `json:"symbol"`
-	Time     int64       `json:"time"`
-	BidReady bool        `json:"bid_ready"`
-	AskReady bool        `json:"ask_ready"`
-	Bids     []Wall      `json:"bids"`
-	Asks     []Wall      `json:"asks"`
-	Since    int64       `json:"since"`
-	Ended    []EndedWall `json:"ended"`
+	Symbol   string `json:"symbol"`
+	Time     int64  `json:"time"`
+	BidReady bool   `json:"bid_ready"`
+	AskReady bool   `json:"ask_ready"`
+	// BidReason and AskReason say why a side is not ready.
+	BidReason string      `json:"bid_reason,omitempty"`
+	AskReason string      `json:"ask_reason,omitempty"`
+	Bids      []Wall      `json:"bids"`
+	Asks      []Wall      `json:"asks"`
+	Since     int64       `json:"since"`
+	Ended     []EndedWall `json:"ended"`
 }
 
 // LiquidityWindow is the liquidity added, pulled (cancelled, not explained
@@ -492,6 +495,7 @@ type LiquidityWindow struct {
 	From      int64   `json:"from"`
 	To        int64   `json:"to"`
 	Ready     bool    `json:"ready"`
+	Reason    string  `json:"reason,omitempty"` // why not ready, e.g. "bids_beyond_known_range"
 	Updates   int64   `json:"updates"`
 	BidAdded  Decimal `json:"bid_added"`
 	BidPulled Decimal `json:"bid_pulled"`
@@ -520,6 +524,7 @@ type DepthBand struct {
 	AskLevels int     `json:"ask_levels"`
 	Imbalance Decimal `json:"imbalance"`
 	Ready     bool    `json:"ready"`
+	Reason    string  `json:"reason,omitempty"` // why not ready, e.g. "asks_beyond_known_range"
 }
 
 // BookMetrics are the book metrics (package depthflow) after the last
@@ -532,5 +537,8 @@ type BookMetrics struct {
 	Bands    []DepthBand `json:"bands"`
 	BidReady bool        `json:"walls_bid_ready"`
 	AskReady bool        `json:"walls_ask_ready"`
-	Walls    []Wall      `json:"walls"`
+	// BidReason and AskReason say why a side's walls are not ready.
+	BidReason string `json:"walls_bid_reason,omitempty"`
+	AskReason string `json:"walls_ask_reason,omitempty"`
+	Walls     []Wall `json:"walls"`
 }

@@ -462,7 +462,7 @@ func (h *Hub) pollBooks() {
 			if d := s.Depth; d != nil && s.Synced() {
 				m := d.Metrics()
 				bm := client.FromBookMetrics(&m, d.Walls(market.Buy, nil), d.Walls(market.Sell, nil),
-					d.WallsReady(market.Buy), d.WallsReady(market.Sell))
+					d.WallsNotReady(market.Buy), d.WallsNotReady(market.Sell))
 				b.Metrics = &bm
 			}
 			return nil
