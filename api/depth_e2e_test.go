@@ -252,6 +252,15 @@ func TestBookMetricsWallsLiquidity(t *testing.T) {
 				t.Fatalf("band %d: %d bps, /book has %d", i, band.BPS, bk.Bands[i].BPS)
 			}
 			inside := (floor == nil || lo.Cmp(floor) >= 0) && (ceil == nil || hi.Cmp(ceil) <= 0)
+			// A band not ready says why: the side(s) its range reaches
+			// beyond the known range (from the test's own floor and ceiling
+			// when the band is clearly outside).
+			if band.Ready != (band.Reason == "") {
+				t.Errorf("band %d: ready %v with reason %q", band.BPS, band.Ready, band.Reason)
+			}
+			if floor != nil && ceil != nil && lo.Cmp(floor) < 0 && hi.Cmp(ceil) > 0 && band.Reason != "both_beyond_known_range" {
+				t.Errorf("band %d reaches beyond both ends of the known range, reason %q", band.BPS, band.Reason)
+			}
 			if !band.Ready || !inside {
 				if band.BidQty != bk.Bands[i].BidQty || band.AskQty != bk.Bands[i].AskQty || band.Imbalance != bk.Bands[i].Imbalance {
 					t.Errorf("band %d (not ready): %+v, the book's own sums %+v", band.BPS, band, bk.Bands[i])
