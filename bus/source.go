@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,29 +121,42 @@ func (s *Source) Stats() SourceStats {
 func (s *Source) Run(ctx context.Context, sink *service.Sink) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	running := map[string]context.CancelFunc{}
+	type consumer struct {
+		h    *service.SymbolSink
+		stop context.CancelFunc
+		done chan struct{}
+	}
+	running := map[string]*consumer{}
 	defer func() {
 		cancel()
 		wg.Wait()
 	}()
 	follow := func() {
-		want := sink.Symbols()
-		for sym, stop := range running {
-			if !slices.Contains(want, sym) {
-				stop()
+		// A symbol removed, or removed and added again, ends its consumer
+		// (waited for, so nothing of it reaches a new addition).
+		for sym, c := range running {
+			if !c.h.Current() {
+				c.stop()
+				<-c.done
 				delete(running, sym)
 			}
 		}
-		for _, sym := range want {
+		for _, sym := range sink.Symbols() {
 			if running[sym] != nil {
 				continue
 			}
+			h, ok := sink.Symbol(sym)
+			if !ok {
+				continue
+			}
 			cctx, stop := context.WithCancel(ctx)
-			running[sym] = stop
+			c := &consumer{h: h, stop: stop, done: make(chan struct{})}
+			running[sym] = c
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s.consume(cctx, sink, sym)
+				defer close(c.done)
+				s.consume(cctx, sink, h)
 			}()
 		}
 	}
@@ -165,10 +177,11 @@ func (s *Source) Run(ctx context.Context, sink *service.Sink) error {
 
 // consume reads one symbol until ctx ends, creating its consumer again
 // (from the last stream sequence applied) when it fails.
-func (s *Source) consume(ctx context.Context, sink *service.Sink, sym string) {
+func (s *Source) consume(ctx context.Context, sink *service.Sink, h *service.SymbolSink) {
+	sym := h.Name()
 	var last uint64 // stream sequence of the last message handled
 	for {
-		err := s.consumeOnce(ctx, sink, sym, &last)
+		err := s.consumeOnce(ctx, sink, h, &last)
 		if ctx.Err() != nil {
 			return
 		}
@@ -184,8 +197,8 @@ func (s *Source) consume(ctx context.Context, sink *service.Sink, sym string) {
 	}
 }
 
-func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, sym string, last *uint64) error {
-	k := sink.Market()
+func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, ss *service.SymbolSink, last *uint64) error {
+	k, sym := sink.Market(), ss.Name()
 	cc := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{Subject(k, sym, TopicTrades), Subject(k, sym, TopicBookDelta), Subject(k, sym, TopicBookSnapshot)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -208,7 +221,7 @@ func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, sym string
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	h := handler{s: s, sink: sink, sym: sym, kind: k}
+	h := handler{s: s, sink: ss, sym: sym, kind: k}
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -227,7 +240,7 @@ func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, sym string
 // handler decodes one symbol's messages into reused values.
 type handler struct {
 	s     *Source
-	sink  *service.Sink
+	sink  *service.SymbolSink
 	sym   string
 	kind  market.Kind
 	trade Trade
@@ -266,7 +279,7 @@ func (h *handler) apply(topic Topic, data []byte) error {
 			return err
 		}
 		st.trades.Add(1)
-		if m.ID <= h.sink.LastTrade(h.sym) {
+		if m.ID <= h.sink.LastTrade() {
 			st.duplicates.Add(1)
 			return nil
 		}

@@ -81,7 +81,11 @@ func FuzzSourceHandle(f *testing.F) {
 	})
 	sink := <-ss.got
 	src := &Source{log: slog.New(slog.DiscardHandler)}
-	h := handler{s: src, sink: sink, sym: sym, kind: market.Spot}
+	symSink, ok := sink.Symbol(sym)
+	if !ok {
+		f.Fatal("no sink for the symbol")
+	}
+	h := handler{s: src, sink: symSink, sym: sym, kind: market.Spot}
 	subjects := []string{Subject(market.Spot, sym, TopicTrades), Subject(market.Spot, sym, TopicBookDelta), Subject(market.Spot, sym, TopicBookSnapshot)}
 	f.Fuzz(func(t *testing.T, topic uint8, data []byte) {
 		before := src.Stats()

@@ -59,7 +59,8 @@ func caughtUp(t *testing.T, what string, s *service.Service, sym string, want en
 //   - LiveConsumer follows the bus while the recording streams;
 //   - RestartedConsumer is the same service restarted afterwards: a fresh
 //     engine rebuilt from the stream's retention;
-//   - LateConsumer is a new instance started after the feed stopped.
+//   - LateConsumer is a new instance started after the feed stopped;
+//   - ReaddedSymbol: its symbol removed and added again at run time.
 //
 // With -short only the spot recording runs.
 func TestConsumersEqualSingleProcess(t *testing.T) {
@@ -232,6 +233,16 @@ func TestConsumersEqualSingleProcess(t *testing.T) {
 			}
 			defer stopSvc(t, late)
 			check("LateConsumer", late, lateSrc, bus.SourceStats{})
+			// A symbol removed and added again at run time gets a new
+			// consumer that replays its retention into fresh state.
+			if err := late.RemoveSymbol(context.Background(), sym); err != nil {
+				t.Fatal(err)
+			}
+			before = lateSrc.Stats()
+			if err := late.AddSymbol(context.Background(), sym); err != nil {
+				t.Fatal(err)
+			}
+			check("ReaddedSymbol", late, lateSrc, before)
 		})
 	}
 }

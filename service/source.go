@@ -122,12 +122,21 @@ func (k *Sink) status() StreamStatus {
 // id is refused and counted (engine Stats.TradeRejected), which is how a
 // replay from the bus's retention overlapping what was applied is
 // harmless.
-func (k *Sink) Trade(t *market.Trade) error {
+func (k *Sink) Trade(t *market.Trade) error { return k.trade(t, nil) }
+
+// active reports whether sym is in the set and, with sq, still the same
+// addition of it. Data lock held.
+func (k *Sink) active(sym string, sq *sequencer) bool {
+	cur := k.r.seqs[sym]
+	return cur != nil && (sq == nil || cur == sq)
+}
+
+func (k *Sink) trade(t *market.Trade, bound *sequencer) error {
 	k.seen()
 	r := k.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.seqs[t.Symbol] == nil {
+	if !k.active(t.Symbol, bound) {
 		r.eng.CountUnknownSymbol()
 		return fmt.Errorf("%w: %s", ErrSourceUnknownSymbol, t.Symbol)
 	}
@@ -146,11 +155,15 @@ func (k *Sink) Trade(t *market.Trade) error {
 // id with the same levels nothing changes (loaded false); otherwise it is
 // replaced, logged and counted (Repairs).
 func (k *Sink) LoadBook(snap *market.DepthSnapshot, bidFloor, askCeil fixed.Dec, periodic bool) (loaded bool, err error) {
+	return k.loadBook(snap, bidFloor, askCeil, periodic, nil)
+}
+
+func (k *Sink) loadBook(snap *market.DepthSnapshot, bidFloor, askCeil fixed.Dec, periodic bool, bound *sequencer) (loaded bool, err error) {
 	k.seen()
 	r := k.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.seqs[snap.Symbol] == nil {
+	if !k.active(snap.Symbol, bound) {
 		r.eng.CountUnknownSymbol()
 		return false, fmt.Errorf("%w: %s", ErrSourceUnknownSymbol, snap.Symbol)
 	}
@@ -175,12 +188,14 @@ func (k *Sink) LoadBook(snap *market.DepthSnapshot, bidFloor, askCeil fixed.Dec,
 // Before the symbol's first full book, or after a gap, it returns
 // engine.ErrNotSynced; a gap drops the book (Result NeedSnapshot) until
 // the next full book.
-func (k *Sink) Delta(u *market.DepthUpdate) (book.Result, error) {
+func (k *Sink) Delta(u *market.DepthUpdate) (book.Result, error) { return k.delta(u, nil) }
+
+func (k *Sink) delta(u *market.DepthUpdate, bound *sequencer) (book.Result, error) {
 	k.seen()
 	r := k.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.seqs[u.Symbol] == nil {
+	if !k.active(u.Symbol, bound) {
 		r.eng.CountUnknownSymbol()
 		return book.Result{Action: book.Ignored}, fmt.Errorf("%w: %s", ErrSourceUnknownSymbol, u.Symbol)
 	}
@@ -224,3 +239,55 @@ func (k *Sink) Repairs() int64 {
 
 // symbolsChanged tells the source to read the symbol set again.
 func (k *Sink) symbolsChanged() { signal(k.changed) }
+
+// SymbolSink is a Sink bound to one addition of a symbol: once the symbol
+// is removed, even if it is added again, the handle's events are refused
+// (ErrSourceUnknownSymbol), so a consumer started for the old addition
+// cannot write into the new state. A Source starts one consumer per
+// handle and a new one when Current turns false.
+type SymbolSink struct {
+	k    *Sink
+	name string
+	sq   *sequencer
+}
+
+// Symbol returns a handle bound to the symbol's current addition, or false
+// when the symbol is not in the set.
+func (k *Sink) Symbol(name string) (*SymbolSink, bool) {
+	k.r.mu.Lock()
+	defer k.r.mu.Unlock()
+	sq := k.r.seqs[name]
+	if sq == nil {
+		return nil, false
+	}
+	return &SymbolSink{k: k, name: name, sq: sq}, true
+}
+
+// Name returns the symbol.
+func (h *SymbolSink) Name() string { return h.name }
+
+// Current reports whether the handle's addition of the symbol is still
+// the one in the set.
+func (h *SymbolSink) Current() bool {
+	h.k.r.mu.Lock()
+	defer h.k.r.mu.Unlock()
+	return h.k.active(h.name, h.sq)
+}
+
+// Trade is Sink.Trade for this addition of the symbol.
+func (h *SymbolSink) Trade(t *market.Trade) error { return h.k.trade(t, h.sq) }
+
+// LoadBook is Sink.LoadBook for this addition of the symbol.
+func (h *SymbolSink) LoadBook(snap *market.DepthSnapshot, bidFloor, askCeil fixed.Dec, periodic bool) (bool, error) {
+	return h.k.loadBook(snap, bidFloor, askCeil, periodic, h.sq)
+}
+
+// Delta is Sink.Delta for this addition of the symbol.
+func (h *SymbolSink) Delta(u *market.DepthUpdate) (book.Result, error) { return h.k.delta(u, h.sq) }
+
+// LastTrade returns the last trade id applied for this addition (0: none).
+func (h *SymbolSink) LastTrade() int64 {
+	h.k.r.mu.Lock()
+	defer h.k.r.mu.Unlock()
+	return h.sq.last
+}

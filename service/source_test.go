@@ -150,6 +150,31 @@ func TestSourceDrivesService(t *testing.T) {
 	if !slices.Contains(src.sink.Symbols(), "NEOUSDC") {
 		t.Fatalf("sink symbols %v without the added one", src.sink.Symbols())
 	}
+	// A handle bound to this addition is refused once the symbol is
+	// removed and added again: a consumer of the old addition cannot write
+	// into the new state.
+	h, ok := src.sink.Symbol("NEOUSDC")
+	if !ok || !h.Current() {
+		t.Fatal("no current handle for an added symbol")
+	}
+	if err := s.RemoveSymbol(context.Background(), "NEOUSDC"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddSymbol(context.Background(), "NEOUSDC"); err != nil {
+		t.Fatal(err)
+	}
+	// NEOUSDC has no trade in the recording: a DENTUSDT one stands in.
+	neo := src.pub.Symbol("DENTUSDT").Flow.Trades(flow.TradeQuery{}, nil)
+	if len(neo) == 0 {
+		t.Fatal("no DENTUSDT trade in the recording")
+	}
+	neo[0].Symbol = "NEOUSDC"
+	if h.Current() || !errors.Is(h.Trade(&neo[0]), service.ErrSourceUnknownSymbol) {
+		t.Fatalf("a handle of a removed addition still applies (current %v)", h.Current())
+	}
+	if h2, ok := src.sink.Symbol("NEOUSDC"); !ok || h2.Trade(&neo[0]) != nil || h2.LastTrade() != neo[0].ID {
+		t.Fatal("the new addition's handle does not apply")
+	}
 	if err := s.RemoveSymbol(context.Background(), "NEOUSDC"); err != nil {
 		t.Fatal(err)
 	}
