@@ -51,6 +51,7 @@ type Sample struct {
 	HeapInuse  uint64 // runtime.MemStats.HeapInuse, bytes
 	RSS        uint64 // resident set size, bytes (0 where /proc is not available)
 	Goroutines int
+	FDs        int // open file descriptors (-1 where /proc is not available)
 	Faults     int // injected so far
 }
 
@@ -65,6 +66,10 @@ type SoakResult struct {
 	// from within the bound.
 	Faults, Recovered                       int
 	Missing, Duplicates, Mismatches, Leaked int
+	// FDsBefore and FDsAfter are the process's open file descriptors
+	// before the service started and after everything stopped; more after
+	// than before (once settled) is a descriptor leak and fails the soak.
+	FDsBefore, FDsAfter int
 }
 
 // Line is the soak's one-line verdict.
@@ -73,9 +78,37 @@ func (r *SoakResult) Line() string {
 		r.Faults, r.Recovered, r.Missing, r.Duplicates, r.Mismatches, r.Leaked)
 }
 
-// OK reports whether nothing was lost, duplicated, mismatched or leaked.
+// OK reports whether nothing was lost, duplicated, mismatched or leaked
+// (goroutines or file descriptors).
 func (r *SoakResult) OK() bool {
-	return r.Missing == 0 && r.Duplicates == 0 && r.Mismatches == 0 && r.Leaked == 0
+	return r.Missing == 0 && r.Duplicates == 0 && r.Mismatches == 0 && r.Leaked == 0 && r.FDsAfter <= r.FDsBefore
+}
+
+// FDLine reports the open file descriptors before the run and after it.
+func (r *SoakResult) FDLine() string {
+	return fmt.Sprintf("soak: open_fds before=%d after=%d", r.FDsBefore, r.FDsAfter)
+}
+
+// openFDs counts this process's open file descriptors; -1 where
+// /proc/self/fd is not available.
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents) - 1 // ReadDir's own descriptor
+}
+
+// settleFDs waits up to d for the open descriptors to fall back to want
+// (connections closed by the peer are released a little after Stop).
+func settleFDs(want int, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	n := openFDs()
+	for n > want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		n = openFDs()
+	}
+	return n
 }
 
 // rss reads the resident set size from /proc/self/statm (Linux).
@@ -98,7 +131,8 @@ func rss() uint64 {
 func sample(start time.Time, faults int) Sample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return Sample{Elapsed: time.Since(start), HeapInuse: ms.HeapInuse, RSS: rss(), Goroutines: runtime.NumGoroutine(), Faults: faults}
+	return Sample{Elapsed: time.Since(start), HeapInuse: ms.HeapInuse, RSS: rss(), Goroutines: runtime.NumGoroutine(),
+		FDs: openFDs(), Faults: faults}
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
@@ -108,8 +142,8 @@ func (s Sample) String() string {
 	if s.RSS > 0 {
 		r = mib(s.RSS)
 	}
-	return fmt.Sprintf("soak: t=%s faults=%d heap_inuse=%s rss=%s goroutines=%d",
-		s.Elapsed.Round(time.Second), s.Faults, mib(s.HeapInuse), r, s.Goroutines)
+	return fmt.Sprintf("soak: t=%s faults=%d heap_inuse=%s rss=%s goroutines=%d open_fds=%d",
+		s.Elapsed.Round(time.Second), s.Faults, mib(s.HeapInuse), r, s.Goroutines, s.FDs)
 }
 
 // Soak replays spot BTCUSDT in a loop at Options.Speed and injects faults
@@ -154,6 +188,7 @@ func (h *Harness) Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) 
 	start := time.Now()
 	g0 := runtime.NumGoroutine()
 	ignore := goleak.IgnoreCurrent()
+	res.FDsBefore = openFDs()
 	s, err := h.open(ctx, SpotBTC, false)
 	if err != nil {
 		return nil, err
@@ -257,6 +292,10 @@ func (h *Harness) Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) 
 	total.Leaked = n
 	if n > 0 {
 		total.fail(fmt.Sprintf("%d goroutine(s) still running after stop: %s", n, detail))
+	}
+	res.FDsAfter = settleFDs(res.FDsBefore, 5*time.Second)
+	if res.FDsAfter > res.FDsBefore {
+		total.fail(fmt.Sprintf("%d file descriptor(s) still open after stop", res.FDsAfter-res.FDsBefore))
 	}
 	record()
 	for _, name := range order {

@@ -89,6 +89,7 @@ func runSoak(ctx context.Context, env *environ, args []string) error {
 	if res.Recovered < res.Faults {
 		log.Warn("the service did not recover from every fault within the bound (see the table)", "faults", res.Faults, "recovered", res.Recovered)
 	}
+	fmt.Fprintln(env.stdout, res.FDLine())
 	fmt.Fprintln(env.stdout, res.Line())
 	if !res.OK() {
 		return errSoakFailed

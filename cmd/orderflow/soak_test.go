@@ -47,7 +47,7 @@ func TestSoakCommand(t *testing.T) {
 	if n := strings.Count(stdout, "soak: faults="); n != 1 {
 		t.Errorf("the verdict line appears %d times, want exactly once", n)
 	}
-	for _, want := range []string{"soak: seed=42 ", "heap_inuse=", "rss=", "goroutines=", "recovery p50", "total"} {
+	for _, want := range []string{"soak: seed=42 ", "heap_inuse=", "rss=", "goroutines=", "open_fds=", "soak: open_fds before=", "recovery p50", "total"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q", want)
 		}
