@@ -2,9 +2,11 @@ package engine_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
+	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 )
 
@@ -38,5 +40,19 @@ func TestDepthFlowWiring(t *testing.T) {
 	ask, _ := s.Book().BestAsk()
 	if !m.Ready || m.BestBid != bid || m.BestAsk != ask || m.BidLevels != s.Book().Len(market.Buy) {
 		t.Fatalf("depthflow touch %+v/%+v (%d levels), book %+v/%+v", m.BestBid, m.BestAsk, m.BidLevels, bid, ask)
+	}
+}
+
+// TestBarCloseHooksChain: a bar-close hook set in Config.Flow keeps running
+// next to the engine's own hook and depthflow's, on every closed bar.
+func TestBarCloseHooksChain(t *testing.T) {
+	var fromFlow, fromEngine int
+	cfg := engine.Config{DepthFlow: &depthflow.Config{},
+		OnBarClose: func(*engine.Symbol, time.Duration, *flow.Bar) { fromEngine++ }}
+	cfg.Flow.OnBarClose = func(time.Duration, *flow.Bar) { fromFlow++ }
+	e := engine.New(cfg)
+	feed(t, e, 0, -1)
+	if fromFlow == 0 || fromFlow != fromEngine {
+		t.Fatalf("Config.Flow.OnBarClose saw %d bars, Config.OnBarClose %d", fromFlow, fromEngine)
 	}
 }

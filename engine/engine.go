@@ -215,7 +215,13 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 		}
 	}
 	if e.cfg.OnBarClose != nil || s.Depth != nil {
+		// Chained like OnLarge and OnSignal: a hook set in Config.Flow
+		// keeps running.
+		prev := fc.OnBarClose
 		fc.OnBarClose = func(iv time.Duration, b *flow.Bar) {
+			if prev != nil {
+				prev(iv, b)
+			}
 			if s.Depth != nil {
 				s.Depth.OnBar(iv, b)
 			}

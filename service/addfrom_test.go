@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
 )
@@ -78,5 +79,17 @@ func TestAddSymbolFromRefusals(t *testing.T) {
 	}
 	if err := s.AddSymbolFrom(context.Background(), "BTCUSDT", 42); err == nil {
 		t.Fatal("AddSymbolFrom on the trade channel was accepted")
+	}
+}
+
+// TestBookMetricsConfigRefused: an out-of-range book metrics setting is
+// refused by New with the field named, not corrected silently.
+func TestBookMetricsConfigRefused(t *testing.T) {
+	_, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, DepthFlow: &depthflow.Config{WallHoldPercent: 150}})
+	if err == nil || !strings.Contains(err.Error(), "WallHoldPercent") {
+		t.Fatalf("WallHoldPercent 150: %v", err)
+	}
+	if _, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, DepthFlow: &depthflow.Config{}}); err != nil {
+		t.Fatalf("default book metrics config refused: %v", err)
 	}
 }

@@ -277,6 +277,11 @@ func (c *Config) withDefaults() (Config, error) {
 	if err := d.Flow.Validate(); err != nil {
 		return d, fmt.Errorf("service: flow config: %w", err)
 	}
+	if d.DepthFlow != nil {
+		if err := d.DepthFlow.Validate(); err != nil {
+			return d, fmt.Errorf("service: book metrics config: %w", err)
+		}
+	}
 	var err error
 	if d.Capture, err = d.Capture.withDefaults(); err != nil {
 		return d, err
