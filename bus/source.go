@@ -1,10 +1,12 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +39,18 @@ type SourceConfig struct {
 	// Logger receives consumer failures and refused messages. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// MaxHeld bounds the per-symbol reorder buffers: a trade whose id is
+	// not the next one (its predecessors stored later in the stream, as
+	// after a publish retried across a leader change), or a book diff
+	// that does not follow the book yet, is held until what it follows
+	// arrives; at most MaxHeld trades and MaxHeld diffs per symbol.
+	// Default 10,000.
+	MaxHeld int
+	// HoldTime bounds the same buffers in exchange time: once a message
+	// arrives more than HoldTime (event time) after the first one held,
+	// the wait is given up: the held messages are applied in order and the
+	// gap counted (GapSkipped). Default 5 s.
+	HoldTime time.Duration
 }
 
 // SourceStats counts what a Source read; every message not applied is
@@ -61,6 +75,14 @@ type SourceStats struct {
 	Gaps int64 `json:"gaps"`
 	// Restarts: consumers created again after a failure.
 	Restarts int64 `json:"restarts"`
+	// Reordered: trades and book diffs stored in the stream before a
+	// message they follow, held and applied in order once it arrived.
+	Reordered int64 `json:"reordered"`
+	// GapSkipped: what the reorder buffers gave up waiting for (MaxHeld
+	// or HoldTime reached): each missing trade id counts one, each book
+	// diff gap one (the book then waits for the next full book, also
+	// counted in Gaps).
+	GapSkipped int64 `json:"gap_skipped"`
 }
 
 // Source is the query tier's input: it reads each symbol's trades,
@@ -77,7 +99,7 @@ type Source struct {
 	js    jetstream.JetStream
 	log   *slog.Logger
 	stats struct {
-		messages, trades, deltas, snapshots, invalid, duplicates, unsynced, gaps, restarts atomic.Int64
+		messages, trades, deltas, snapshots, invalid, duplicates, unsynced, gaps, restarts, reordered, gapSkipped atomic.Int64
 	}
 }
 
@@ -97,6 +119,12 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxHeld <= 0 {
+		cfg.MaxHeld = 10_000
+	}
+	if cfg.HoldTime <= 0 {
+		cfg.HoldTime = 5 * time.Second
+	}
 	js, err := jetstream.New(cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("bus: source: %w", err)
@@ -112,7 +140,8 @@ func (s *Source) Stats() SourceStats {
 	st := &s.stats
 	return SourceStats{Messages: st.messages.Load(), Trades: st.trades.Load(), Deltas: st.deltas.Load(),
 		Snapshots: st.snapshots.Load(), Invalid: st.invalid.Load(), Duplicates: st.duplicates.Load(),
-		Unsynced: st.unsynced.Load(), Gaps: st.gaps.Load(), Restarts: st.restarts.Load()}
+		Unsynced: st.unsynced.Load(), Gaps: st.gaps.Load(), Restarts: st.restarts.Load(),
+		Reordered: st.reordered.Load(), GapSkipped: st.gapSkipped.Load()}
 }
 
 // Run consumes the sink's symbols until ctx ends, starting and stopping a
@@ -180,8 +209,11 @@ func (s *Source) Run(ctx context.Context, sink *service.Sink) error {
 func (s *Source) consume(ctx context.Context, sink *service.Sink, h *service.SymbolSink) {
 	sym := h.Name()
 	var last uint64 // stream sequence of the last message handled
+	// The handler (and what it holds) outlives a failed consumer: the
+	// new one starts after the last message handled, held ones included.
+	hd := newHandler(s, sink, h, sink.Market())
 	for {
-		err := s.consumeOnce(ctx, sink, h, &last)
+		err := s.consumeOnce(ctx, hd, &last)
 		if ctx.Err() != nil {
 			return
 		}
@@ -197,8 +229,8 @@ func (s *Source) consume(ctx context.Context, sink *service.Sink, h *service.Sym
 	}
 }
 
-func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, ss *service.SymbolSink, last *uint64) error {
-	k, sym := sink.Market(), ss.Name()
+func (s *Source) consumeOnce(ctx context.Context, h *handler, last *uint64) error {
+	k, sym := h.kind, h.sym
 	cc := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{Subject(k, sym, TopicTrades), Subject(k, sym, TopicBookDelta), Subject(k, sym, TopicBookSnapshot)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -221,7 +253,6 @@ func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, ss *servic
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	h := handler{s: s, sink: ss, sym: sym, kind: k}
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -237,10 +268,12 @@ func (s *Source) consumeOnce(ctx context.Context, sink *service.Sink, ss *servic
 	}
 }
 
-// handler decodes one symbol's messages into reused values.
+// handler decodes one symbol's messages into reused values, and holds
+// the trades and book diffs that arrive before what they follow.
 type handler struct {
 	s     *Source
 	sink  *service.SymbolSink
+	book  func(string) (bool, int64) // the sink's book state (Sink.Book)
 	sym   string
 	kind  market.Kind
 	trade Trade
@@ -249,6 +282,19 @@ type handler struct {
 	t     market.Trade
 	u     market.DepthUpdate
 	ds    market.DepthSnapshot
+
+	// heldTrades: trades after a missing id, by id; heldTradesSince:
+	// event time (ms) of the first one held.
+	heldTrades      map[int64]market.Trade
+	heldTradesSince int64
+	// heldDeltas: book diffs that do not follow the book yet (copies);
+	// heldDeltasSince: event time (ms) of the first one held.
+	heldDeltas      []market.DepthUpdate
+	heldDeltasSince int64
+}
+
+func newHandler(s *Source, sink *service.Sink, ss *service.SymbolSink, k market.Kind) *handler {
+	return &handler{s: s, sink: ss, book: sink.Book, sym: ss.Name(), kind: k}
 }
 
 // handle applies one message; what cannot be applied is counted and
@@ -279,16 +325,12 @@ func (h *handler) apply(topic Topic, data []byte) error {
 			return err
 		}
 		st.trades.Add(1)
-		if m.ID <= h.sink.LastTrade() {
-			st.duplicates.Add(1)
-			return nil
-		}
 		h.t = market.Trade{Symbol: m.Symbol, ID: m.ID, FirstID: m.FirstID, LastID: m.LastID, Price: m.Price, Qty: m.Qty,
 			Time: m.TradeTime, EventTime: m.Time, BuyerMaker: m.Side == "sell",
 			// Raw trades (the trade channel) carry their own id as first
 			// and last; aggregates carry trade ids far above their own.
 			Aggregated: m.FirstID != m.ID || m.LastID != m.ID}
-		return h.sink.Trade(&h.t)
+		return h.onTrade(&h.t)
 	case TopicBookDelta:
 		m := &h.delta
 		*m = BookDelta{Bids: m.Bids[:0], Asks: m.Asks[:0]}
@@ -304,15 +346,7 @@ func (h *handler) apply(topic Topic, data []byte) error {
 		if m.PrevUpdateID != nil {
 			h.u.PrevFinalID, h.u.HasPrev = *m.PrevUpdateID, true
 		}
-		r, err := h.sink.Delta(&h.u)
-		switch {
-		case errors.Is(err, engine.ErrNotSynced):
-			st.unsynced.Add(1)
-			return nil
-		case r.Action == book.NeedSnapshot:
-			st.gaps.Add(1)
-		}
-		return err
+		return h.onDelta(&h.u)
 	case TopicBookSnapshot:
 		m := &h.snap
 		*m = BookSnapshot{Bids: m.Bids[:0], Asks: m.Asks[:0]}
@@ -326,9 +360,174 @@ func (h *handler) apply(topic Topic, data []byte) error {
 		h.ds = market.DepthSnapshot{Symbol: m.Symbol, LastUpdateID: m.LastUpdateID,
 			Bids: marketLevels(h.ds.Bids[:0], m.Bids), Asks: marketLevels(h.ds.Asks[:0], m.Asks)}
 		_, err := h.sink.LoadBook(&h.ds, m.KnownBidFloor, m.KnownAskCeiling, m.Reason == ReasonPeriodic)
+		// Held diffs may follow the new book.
+		h.drainDeltas()
 		return err
 	}
 	return fmt.Errorf("bus: source: topic %s not consumed", topic)
+}
+
+// onTrade applies a trade in id order: aggregate (and raw) trade ids are
+// consecutive per symbol, so a trade after a missing id is held until the
+// missing ones arrive or the bounds are reached.
+func (h *handler) onTrade(t *market.Trade) error {
+	st := &h.s.stats
+	last := h.sink.LastTrade()
+	switch {
+	case t.ID <= last:
+		st.duplicates.Add(1)
+		return nil
+	case last == 0 || t.ID == last+1:
+		// The first trade of this addition of the symbol starts the
+		// sequence (a replay bounded by ReplayFrom starts anywhere).
+		err := h.sink.Trade(t)
+		h.drainTrades(h.sink.LastTrade())
+		return err
+	}
+	if _, ok := h.heldTrades[t.ID]; ok {
+		st.duplicates.Add(1)
+		return nil
+	}
+	if h.heldTrades == nil {
+		h.heldTrades = map[int64]market.Trade{}
+	}
+	if len(h.heldTrades) == 0 {
+		h.heldTradesSince = t.EventTime
+	}
+	h.heldTrades[t.ID] = *t
+	if len(h.heldTrades) > h.s.cfg.MaxHeld || t.EventTime-h.heldTradesSince > h.s.cfg.HoldTime.Milliseconds() {
+		h.releaseTrades(last)
+	}
+	return nil
+}
+
+// drainTrades applies the held trades that follow last.
+func (h *handler) drainTrades(last int64) {
+	for len(h.heldTrades) > 0 {
+		t, ok := h.heldTrades[last+1]
+		if !ok {
+			return
+		}
+		delete(h.heldTrades, last+1)
+		h.s.stats.reordered.Add(1)
+		h.applyHeldTrade(&t)
+		last = t.ID
+	}
+}
+
+// releaseTrades gives up waiting: every held trade is applied in id
+// order, the missing ids counted.
+func (h *handler) releaseTrades(last int64) {
+	ids := make([]int64, 0, len(h.heldTrades))
+	for id := range h.heldTrades {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	h.s.log.Warn("bus source: trade ids missing: held trades applied after the gap", "symbol", h.sym,
+		"last", last, "next", ids[0], "missing", ids[0]-last-1, "held", len(ids))
+	for _, id := range ids {
+		t := h.heldTrades[id]
+		delete(h.heldTrades, id)
+		if id > last+1 {
+			h.s.stats.gapSkipped.Add(id - last - 1)
+		}
+		h.applyHeldTrade(&t)
+		last = id
+	}
+}
+
+func (h *handler) applyHeldTrade(t *market.Trade) {
+	if err := h.sink.Trade(t); err != nil {
+		h.s.stats.invalid.Add(1)
+		h.s.log.Warn("bus source: held trade not applied", "symbol", h.sym, "id", t.ID, "err", err)
+	}
+}
+
+// follows reports whether diff u continues a book at update id id: it
+// covers id+1 (spot: U <= id+1 <= u; USD-M's first diff after a full book
+// also has U <= id <= u), or its pu is id (USD-M).
+func follows(u *market.DepthUpdate, id int64) bool {
+	return (u.FirstID <= id+1 && u.FinalID > id) || (u.HasPrev && u.PrevFinalID == id)
+}
+
+// onDelta applies a book diff in update-id order: with the book synced, a
+// diff that starts beyond the book's next id is held until the diffs
+// before it arrive, or the bounds are reached (then the book takes the
+// usual gap path: dropped until the next full book, counted).
+func (h *handler) onDelta(u *market.DepthUpdate) error {
+	synced, id := h.book(h.sym)
+	if !synced || follows(u, id) || u.FinalID <= id {
+		err := h.applyDelta(u)
+		h.drainDeltas()
+		return err
+	}
+	for i := range h.heldDeltas {
+		if h.heldDeltas[i].FinalID == u.FinalID {
+			h.s.stats.duplicates.Add(1)
+			return nil
+		}
+	}
+	if len(h.heldDeltas) == 0 {
+		h.heldDeltasSince = u.EventTime
+	}
+	h.heldDeltas = append(h.heldDeltas, market.DepthUpdate{Symbol: u.Symbol, EventTime: u.EventTime,
+		FirstID: u.FirstID, FinalID: u.FinalID, PrevFinalID: u.PrevFinalID, HasPrev: u.HasPrev,
+		Bids: slices.Clone(u.Bids), Asks: slices.Clone(u.Asks)})
+	if len(h.heldDeltas) > h.s.cfg.MaxHeld || u.EventTime-h.heldDeltasSince > h.s.cfg.HoldTime.Milliseconds() {
+		h.s.stats.gapSkipped.Add(1)
+		h.s.log.Warn("bus source: book diffs missing: held diffs applied after the gap", "symbol", h.sym,
+			"book_update_id", id, "held", len(h.heldDeltas))
+		held := h.heldDeltas
+		h.heldDeltas = nil
+		slices.SortFunc(held, func(a, b market.DepthUpdate) int { return cmp.Compare(a.FinalID, b.FinalID) })
+		for i := range held {
+			h.applyHeldDelta(&held[i])
+		}
+	}
+	return nil
+}
+
+// drainDeltas applies the held diffs that follow the book, and drops
+// those it is already past.
+func (h *handler) drainDeltas() {
+	for len(h.heldDeltas) > 0 {
+		synced, id := h.book(h.sym)
+		if !synced {
+			return
+		}
+		i := slices.IndexFunc(h.heldDeltas, func(u market.DepthUpdate) bool { return follows(&u, id) || u.FinalID <= id })
+		if i < 0 {
+			return
+		}
+		u := h.heldDeltas[i]
+		h.heldDeltas = slices.Delete(h.heldDeltas, i, i+1)
+		if u.FinalID > id {
+			h.s.stats.reordered.Add(1)
+		}
+		h.applyHeldDelta(&u)
+	}
+}
+
+func (h *handler) applyHeldDelta(u *market.DepthUpdate) {
+	if err := h.applyDelta(u); err != nil {
+		h.s.stats.invalid.Add(1)
+		h.s.log.Warn("bus source: held book diff not applied", "symbol", h.sym, "u", u.FinalID, "err", err)
+	}
+}
+
+// applyDelta hands a diff to the sink, counting a diff with no book and a
+// gap.
+func (h *handler) applyDelta(u *market.DepthUpdate) error {
+	st := &h.s.stats
+	r, err := h.sink.Delta(u)
+	switch {
+	case errors.Is(err, engine.ErrNotSynced):
+		st.unsynced.Add(1)
+		return nil
+	case r.Action == book.NeedSnapshot:
+		st.gaps.Add(1)
+	}
+	return err
 }
 
 // check refuses a message of another market or symbol than its subject's.

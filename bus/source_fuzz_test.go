@@ -80,12 +80,12 @@ func FuzzSourceHandle(f *testing.F) {
 		}
 	})
 	sink := <-ss.got
-	src := &Source{log: slog.New(slog.DiscardHandler)}
+	src := &Source{cfg: SourceConfig{MaxHeld: 100, HoldTime: 5 * time.Second}, log: slog.New(slog.DiscardHandler)}
 	symSink, ok := sink.Symbol(sym)
 	if !ok {
 		f.Fatal("no sink for the symbol")
 	}
-	h := handler{s: src, sink: symSink, sym: sym, kind: market.Spot}
+	h := newHandler(src, sink, symSink, market.Spot)
 	subjects := []string{Subject(market.Spot, sym, TopicTrades), Subject(market.Spot, sym, TopicBookDelta), Subject(market.Spot, sym, TopicBookSnapshot)}
 	f.Fuzz(func(t *testing.T, topic uint8, data []byte) {
 		before := src.Stats()

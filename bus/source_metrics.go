@@ -9,6 +9,10 @@ var (
 		"Messages the bus source did not apply, by reason.", []string{"reason"}, nil)
 	descSourceRestarts = prometheus.NewDesc("orderflow_bus_source_restarts_total",
 		"Consumers the bus source created again after a failure.", nil, nil)
+	descSourceReordered = prometheus.NewDesc("orderflow_bus_source_reordered_total",
+		"Trades and book diffs stored in the stream before what they follow, held and applied in order.", nil, nil)
+	descSourceGapSkipped = prometheus.NewDesc("orderflow_bus_source_gap_skipped_total",
+		"Missing trade ids and book diff gaps the reorder buffers gave up waiting for.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -16,6 +20,8 @@ func (s *Source) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descSourceMsgs
 	ch <- descSourceDropped
 	ch <- descSourceRestarts
+	ch <- descSourceReordered
+	ch <- descSourceGapSkipped
 }
 
 // Collect implements prometheus.Collector.
@@ -34,6 +40,8 @@ func (s *Source) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSourceDropped, prometheus.CounterValue, float64(d.n), d.reason)
 	}
 	ch <- prometheus.MustNewConstMetric(descSourceRestarts, prometheus.CounterValue, float64(st.Restarts))
+	ch <- prometheus.MustNewConstMetric(descSourceReordered, prometheus.CounterValue, float64(st.Reordered))
+	ch <- prometheus.MustNewConstMetric(descSourceGapSkipped, prometheus.CounterValue, float64(st.GapSkipped))
 }
 
 var _ prometheus.Collector = (*Source)(nil)
