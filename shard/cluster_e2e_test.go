@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -17,7 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderflow/orderflow/bus"
+	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/feed"
+	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/natstest"
 	"github.com/orderflow/orderflow/rest"
@@ -167,7 +170,12 @@ func allTrades(t *testing.T, rc *rest.Client, sym string, from int64) []market.T
 // trades on the bus, read back with a consumer, are every aggregate id
 // the simulator published (REST, an independent path) from each symbol's
 // first stored trade to its last: none missing, none twice, in order,
-// with the recorded price, quantity and side.
+// with the recorded price, quantity and side. A query-tier service reads
+// the cluster with the bus Source through the kills: each symbol's trade
+// history is the REST reference in id order from the first stored trade
+// (the Source restores the order of publishes retried across the leader
+// change), and its totals (trades, buy and sell volume, VWAP) equal a
+// math/big sum over the reference.
 func TestClusterFailoverEndToEnd(t *testing.T) {
 	rec := e2eRecording(t)
 	// Under the race detector the three in-process servers run several
@@ -205,6 +213,33 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 	if _, err := bus.EnsureStream(ctx, js, bus.StreamConfig{Replicas: 3, Retention: time.Hour, Memory: raceEnabled}); err != nil {
 		t.Fatal(err)
 	}
+
+	// The query tier: one consumer service of every symbol, reading the
+	// cluster from before the first publish to the end.
+	cnc, err := bus.Connect(ctx, c.URLs(), bus.ConnectConfig{Name: "query", ReconnectWait: 50 * time.Millisecond, Logger: testLogger("query")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cnc.Close()
+	qsrc, err := bus.NewSource(bus.SourceConfig{Conn: cnc, RetryWait: 200 * time.Millisecond, Logger: testLogger("query")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	query, err := service.New(service.Config{Symbols: syms, Market: srv.Market(), Source: qsrc, LogTrades: -1,
+		Logger: testLogger("query"), Flow: flow.Config{HistorySize: 1 << 20, HistoryMaxAge: 1000 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := query.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := query.Stop(sctx); err != nil {
+			t.Errorf("query service: stop: %v", err)
+		}
+	}()
 
 	ttl := 2 * time.Second
 	if raceEnabled {
@@ -318,6 +353,23 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 		return true
 	})
 
+	// The consumer catches up with the bus.
+	queried := func(s string) (tot flow.Totals, hist []market.Trade) {
+		_ = query.ViewSymbol(s, func(e *engine.Symbol) error {
+			tot, hist = e.Flow.Totals(), e.Flow.Trades(flow.TradeQuery{}, nil)
+			return nil
+		})
+		return tot, hist
+	}
+	waitFor(t, 60*time.Second, "the query service to apply every symbol's latest trade", func() bool {
+		for _, s := range syms {
+			if tot, _ := queried(s); tot.LastID != latest[s] {
+				return false
+			}
+		}
+		return true
+	})
+
 	// Read every trade back from the stream.
 	got := map[string][]bus.Trade{}
 	cons, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{
@@ -373,6 +425,7 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 			}
 		}
 		want := allTrades(t, rc, s, first)
+		checkConsumer(t, s, queried, g[0].ID, want)
 		if len(byID) != len(want) {
 			t.Errorf("%s: %d distinct trades on the bus from id %d, the simulator published %d", s, len(byID), first, len(want))
 		}
@@ -391,6 +444,7 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("query service's source: %+v", qsrc.Stats())
 	led.check(t)
 	var st shard.Status
 	for _, f := range feeds {
@@ -407,4 +461,59 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 	// can be stored after later ones): counted and shown, not asserted.
 	t.Logf("%d trades of %d symbols on the bus, each id once; %d stored out of id order; leases acquired %d, handed over %d, lost %d",
 		n, len(syms), inversions, st.Acquired, st.Released, st.Lost)
+}
+
+// checkConsumer compares a query service's trades of sym with the REST
+// reference from id from on (the first trade stored on the bus, where the
+// consumer starts): the history (id, price, quantity, side, time) in id
+// order, and the totals against a plain math/big loop over the reference.
+func checkConsumer(t *testing.T, sym string, queried func(string) (flow.Totals, []market.Trade), from int64, ref []market.Trade) {
+	t.Helper()
+	ref = slices.DeleteFunc(slices.Clone(ref), func(tr market.Trade) bool { return tr.ID < from })
+	tot, hist := queried(sym)
+	if len(hist) != len(ref) {
+		t.Errorf("%s: the query service holds %d trades from id %d, the simulator published %d", sym, len(hist), from, len(ref))
+	}
+	for i := range min(len(hist), len(ref)) {
+		g, w := hist[i], ref[i]
+		if g.ID != w.ID || g.Price != w.Price || g.Qty != w.Qty || g.BuyerMaker != w.BuyerMaker || g.Time != w.Time {
+			t.Errorf("%s: query service's trade %d: %d %s %s maker=%v %d; published %d %s %s maker=%v %d", sym, i,
+				g.ID, g.Price, g.Qty, g.BuyerMaker, g.Time, w.ID, w.Price, w.Qty, w.BuyerMaker, w.Time)
+			break
+		}
+	}
+	// Reference totals: raw fixed-point units (1e-8) summed with big.Int;
+	// VWAP = sum(price*qty)/sum(qty), rounded half to even at 1e-8.
+	buy, sell, notional := new(big.Int), new(big.Int), new(big.Int)
+	for _, tr := range ref {
+		q := big.NewInt(int64(tr.Qty))
+		if tr.BuyerMaker {
+			sell.Add(sell, q)
+		} else {
+			buy.Add(buy, q)
+		}
+		notional.Add(notional, new(big.Int).Mul(big.NewInt(int64(tr.Price)), q))
+	}
+	vol := new(big.Int).Add(buy, sell)
+	vwap := new(big.Int)
+	if vol.Sign() > 0 {
+		var r big.Int
+		vwap.QuoRem(notional, vol, &r)
+		switch c := new(big.Int).Lsh(&r, 1).Cmp(vol); {
+		case c > 0, c == 0 && vwap.Bit(0) == 1:
+			vwap.Add(vwap, big.NewInt(1))
+		}
+	}
+	dec := func(v flow.Volume) *big.Int {
+		d, ok := v.Dec()
+		if !ok {
+			t.Fatalf("%s: volume %s out of range", sym, v)
+		}
+		return big.NewInt(int64(d))
+	}
+	if tot.Trades != int64(len(ref)) || dec(tot.BuyVolume).Cmp(buy) != 0 || dec(tot.SellVolume).Cmp(sell) != 0 ||
+		big.NewInt(int64(tot.VWAP)).Cmp(vwap) != 0 {
+		t.Errorf("%s: query service's totals: %d trades, buy %s, sell %s, VWAP %s; reference %d trades, buy %s, sell %s, VWAP %s (1e-8 units)",
+			sym, tot.Trades, tot.BuyVolume, tot.SellVolume, tot.VWAP, len(ref), buy, sell, vwap)
+	}
 }
