@@ -224,9 +224,10 @@ func TestSourceReordersRetriedPublishes(t *testing.T) {
 }
 
 // TestSourceGivesUpOnLostMessages: trades and a book diff missing from the
-// stream (never arriving) are waited for only up to MaxHeld; then the held
-// trades are applied in order and the missing ids counted, and the book
-// takes the gap path (dropped until the next full book).
+// stream (never arriving) are waited for only up to MaxHeld messages, or
+// HoldTime of exchange time; then the held trades are applied in order and
+// the missing ids counted, and the book takes the gap path (dropped until
+// the next full book).
 func TestSourceGivesUpOnLostMessages(t *testing.T) {
 	sym, msgs, _ := recordingMessages(t, "cryptofeed-spot-10sym-20210405.txt.gz", market.Spot)
 	// Lose three trades (two adjacent) and one diff, away from the ends.
@@ -254,21 +255,29 @@ func TestSourceGivesUpOnLostMessages(t *testing.T) {
 		}
 		kept = append(kept, m)
 	}
-	src := testSource(20)
-	svc, h := sinkService(t, market.Spot, sym, src)
-	for _, m := range kept {
-		h.handle(Subject(market.Spot, sym, m.topic), m.data)
+	for _, bound := range []struct {
+		name     string
+		maxHeld  int
+		holdTime time.Duration
+	}{{"MaxHeld", 20, time.Hour}, {"HoldTime", 10_000, time.Millisecond}} {
+		t.Run(bound.name, func(t *testing.T) {
+			src := &Source{cfg: SourceConfig{MaxHeld: bound.maxHeld, HoldTime: bound.holdTime}, log: slog.New(slog.DiscardHandler)}
+			svc, h := sinkService(t, market.Spot, sym, src)
+			for _, m := range kept {
+				h.handle(Subject(market.Spot, sym, m.topic), m.data)
+			}
+			// The trades after the last loss are applied once the bound is
+			// passed; at the end of the recording none may be held any more
+			// (more than 20 trades, over more than 1 ms, follow each loss).
+			st := src.Stats()
+			t.Logf("%s: stats %+v", sym, st)
+			if st.GapSkipped != int64(len(skip))+1 || st.Gaps != 1 || st.Invalid != 0 {
+				t.Fatalf("stats %+v; want gap_skipped %d (trade ids) + 1 (diff gap), 1 gap", st, len(skip))
+			}
+			if len(h.heldTrades) != 0 {
+				t.Fatalf("%d trades still held", len(h.heldTrades))
+			}
+			checkTrades(t, symbolState(t, svc, sym), wantTrades(msgs, skip))
+		})
 	}
-	// The trades after the last loss are applied once MaxHeld is passed;
-	// at the end of the recording none may be held any more (more than
-	// 20 trades follow each loss).
-	st := src.Stats()
-	t.Logf("%s: stats %+v", sym, st)
-	if st.GapSkipped != int64(len(skip))+1 || st.Gaps != 1 || st.Invalid != 0 {
-		t.Fatalf("stats %+v; want gap_skipped %d (trade ids) + 1 (diff gap), 1 gap", st, len(skip))
-	}
-	if len(h.heldTrades) != 0 {
-		t.Fatalf("%d trades still held", len(h.heldTrades))
-	}
-	checkTrades(t, symbolState(t, svc, sym), wantTrades(msgs, skip))
 }
