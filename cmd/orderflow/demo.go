@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
@@ -117,7 +118,7 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	// The simulator's REST costs nothing, so the demo runs the book
 	// self-audit that is off by default against Binance.
 	svc, err := service.New(service.Config{Symbols: srv.Symbols(), Market: srv.Market(), WSURL: ws, RESTURL: rest,
-		AuditInterval: 15 * time.Second, BookTicker: true, DepthFlow: depthFlowConfig(true),
+		AuditInterval: 15 * time.Second, BookTicker: true, DepthFlow: &depthflow.Config{},
 		DataDir: tmp, Logger: log})
 	if err != nil {
 		return err

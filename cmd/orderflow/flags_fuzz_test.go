@@ -99,6 +99,17 @@ func FuzzFlags(f *testing.F) {
 		{0, "--listen\noff\n--bus\nembedded\n--shard\n--lease-ttl\n10ms", ""},
 		{0, "--listen\noff\n--bus\nembedded\n--shard\n--shard-id\na.b", ""},
 		{0, "--listen\noff\n--bus\nembedded\n--shard", ""}, // valid: leases on the embedded bus
+		{0, "--windows\n1m,1m", ""},
+		{0, "--windows\n30s,2m\n--listen\noff", ""}, // valid
+		{0, "--large-notional\n-1", ""},
+		{0, "--large-percentile\nNaN", ""},
+		{0, "--imbalance-ratio\n50", ""},
+		{0, "--stacked-imbalances\n-3", ""},
+		{0, "--value-area\n0", ""},
+		{0, "--wall-min-notional\nlots", ""},
+		{0, "--wall-factor\n9999999", ""},
+		{0, "--wall-min-age\n-5s", ""},
+		{0, "--listen\noff", "ORDERFLOW_LARGE_NOTIONAL=100000\nORDERFLOW_WALL_MIN_AGE=0s"}, // valid
 		{1, "", ""},
 		{1, "--depth\n0\nx.gz", ""},
 		{1, "--bars\n1500ms\nx.gz", ""},

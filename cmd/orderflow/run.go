@@ -50,6 +50,7 @@ type serviceFlags struct {
 	captureDir    string
 	captureFileMB int64
 	captureAge    time.Duration
+	thresholds    thresholdFlags
 }
 
 func defaultDataDir() string {
@@ -83,6 +84,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.StringVar(&f.captureDir, "capture", "", "write every frame received and every REST snapshot and trade backfill used to capture files in this directory (one set per run, replayable with orderflow replay); off by default")
 	fs.Int64Var(&f.captureFileMB, "capture-file-mb", service.DefaultCaptureFileBytes>>20, "start the next capture file at this size, MiB")
 	fs.DurationVar(&f.captureAge, "capture-file-age", service.DefaultCaptureFileAge, "start the next capture file after this long")
+	f.thresholds.register(fs)
 }
 
 // config checks the flags and builds the service configuration: every
@@ -139,6 +141,14 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	if f.captureAge < time.Second {
 		return service.Config{}, fmt.Errorf("%w: --capture-file-age %v: want at least 1s", errUsage, f.captureAge)
 	}
+	fc, dc, err := f.thresholds.config()
+	if err != nil {
+		return service.Config{}, err
+	}
+	var depth *depthflow.Config
+	if f.bookMetrics {
+		depth = &dc
+	}
 	backfill := f.backfill
 	if backfill == 0 {
 		backfill = -1
@@ -149,7 +159,7 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depthFlowConfig(f.bookMetrics), Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depth, Flow: fc, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
 		Capture: service.CaptureConfig{Dir: f.captureDir, MaxFileBytes: f.captureFileMB << 20, MaxFileAge: f.captureAge}}, nil
 }
 
@@ -303,13 +313,4 @@ func serve(ctx context.Context, log *slog.Logger, svc *service.Service, listen, 
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// depthFlowConfig returns the book-metrics configuration (defaults) or nil
-// when they are off.
-func depthFlowConfig(on bool) *depthflow.Config {
-	if !on {
-		return nil
-	}
-	return &depthflow.Config{}
 }
