@@ -156,6 +156,7 @@ func New(svc *service.Service, opts Options) *Server {
 	s.handle("POST /v1/symbols", s.addSymbol)
 	s.handle("DELETE /v1/symbols/{symbol}", s.removeSymbol)
 	s.handle("GET /v1/symbols/{symbol}/metrics", s.getMetrics)
+	s.handle("POST /v1/symbols/{symbol}/cvd/reset", s.resetCVD)
 	s.handle("GET /v1/symbols/{symbol}/bars", s.getBars)
 	s.handle("GET /v1/symbols/{symbol}/profile", s.getProfile)
 	s.handle("GET /v1/symbols/{symbol}/large-trades", s.getLargeTrades)

@@ -486,6 +486,10 @@ func TestErrors(t *testing.T) {
 		{"AddBadSymbol", "POST", "/v1/symbols", `{"symbol":"B-T"}`, 400, "bad_request", "letters"},
 		{"AddTooLarge", "POST", "/v1/symbols", `{"symbol":"` + strings.Repeat("A", 70<<10) + `"}`, 413, "too_large", "bytes"},
 		{"RemoveUnknown", "DELETE", "/v1/symbols/XRPUSDT", "", 404, "unknown_symbol", "XRPUSDT"},
+		{"ResetCVDBadBody", "POST", "/v1/symbols/BTCUSDT/cvd/reset", `{"at":"soon"}`, 400, "bad_request", "body"},
+		{"ResetCVDUnknownField", "POST", "/v1/symbols/BTCUSDT/cvd/reset", `{"from":5}`, 400, "bad_request", `unknown field "from"`},
+		{"ResetCVDNegative", "POST", "/v1/symbols/BTCUSDT/cvd/reset", `{"at":-1}`, 400, "bad_request", "at -1"},
+		{"ResetCVDUnknownSymbol", "POST", "/v1/symbols/XRPUSDT/cvd/reset", "", 404, "unknown_symbol", "XRPUSDT"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -745,4 +749,69 @@ func mustGetRaw(t *testing.T, f *fixture, path string) []byte {
 		out = append(out, '\n')
 	}
 	return out
+}
+
+// TestCVDReset: the fixture reset BTCUSDT's CVD over HTTP at the time of
+// the recording's middle trade before the replay; the CVD then equals the
+// signed volume (taker buys minus sells, math/big) of the recording's
+// trades at or after that time, while delta still counts every trade. A
+// reset without a body anchors at the latest exchange time and starts
+// from zero; without the token the route is refused.
+func TestCVDReset(t *testing.T) {
+	f := getFixture(t)
+	ctx := context.Background()
+	if f.cvdReset != (client.CVDReset{Symbol: "BTCUSDT", CVDResetAt: f.cvdAt}) {
+		t.Fatalf("reset answer %+v, want BTCUSDT at %d", f.cvdReset, f.cvdAt)
+	}
+	want, all := new(big.Rat), new(big.Rat)
+	n := 0
+	for _, tr := range f.ref.trades {
+		q := tr.qty
+		if !tr.buy {
+			q = new(big.Rat).Neg(q)
+		}
+		all.Add(all, q)
+		if tr.t >= f.cvdAt {
+			want.Add(want, q)
+			n++
+		}
+	}
+	if n == 0 || n == len(f.ref.trades) || want.Cmp(all) == 0 {
+		t.Fatalf("reference: %d of %d trades after the anchor, cvd %s, delta %s: the reset must split the recording", n, len(f.ref.trades), want.FloatString(8), all.FloatString(8))
+	}
+	m, err := f.cl.Metrics(ctx, "BTCUSDT", client.MetricsQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Totals.CVDResetAt != f.cvdAt {
+		t.Errorf("cvd_reset_at %d, want %d", m.Totals.CVDResetAt, f.cvdAt)
+	}
+	eqDec(t, "cvd since the reset", m.Totals.CVD, want)
+	eqDec(t, "delta since start", m.Totals.Delta, all)
+	t.Logf("cvd %s over %d trades since %d; delta %s over %d", m.Totals.CVD, n, f.cvdAt, m.Totals.Delta, len(f.ref.trades))
+
+	// Without the token: refused, nothing changed.
+	req, _ := http.NewRequest("POST", f.http.URL+"/v1/symbols/BTCUSDT/cvd/reset", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("reset without the token: %d, want 401", resp.StatusCode)
+	}
+
+	// No body: now, the latest exchange time (the replay is over).
+	r, err := f.cl.ResetCVD(ctx, "BTCUSDT", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.cl.Metrics(ctx, "BTCUSDT", client.MetricsQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CVDResetAt != after.Time || after.Totals.CVDResetAt != after.Time || after.Totals.CVD != "0" || after.Totals.Delta != m.Totals.Delta {
+		t.Errorf("reset now: answer %+v, totals cvd %s from %d, delta %s; want from %d, cvd 0, delta %s",
+			r, after.Totals.CVD, after.Totals.CVDResetAt, after.Totals.Delta, after.Time, m.Totals.Delta)
+	}
 }

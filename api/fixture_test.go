@@ -87,6 +87,10 @@ type fixture struct {
 	heapPre uint64
 	heapEnd uint64
 	logs    *lockedBuffer
+	// cvdAt is the CVD reset anchor asked for before the replay (a trade
+	// time in the middle of the recording), cvdReset the API's answer.
+	cvdAt    int64
+	cvdReset client.CVDReset
 }
 
 type lockedBuffer struct {
@@ -202,6 +206,12 @@ func newFixture() (*fixture, error) {
 	}
 	f.ref = loadReference(&fatalTB{}, spotBTC)
 	f.heapPre = heapInuse()
+	// Reset the CVD over HTTP at a trade time the replay has not reached:
+	// from then on only trades at or after it count.
+	f.cvdAt = f.ref.trades[len(f.ref.trades)/2].t
+	if f.cvdReset, err = f.cl.ResetCVD(ctx, "btcusdt", f.cvdAt); err != nil {
+		return nil, fmt.Errorf("reset cvd: %w", err)
+	}
 	srv.Play()
 	select {
 	case <-srv.Done():

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -156,6 +157,27 @@ func (s *Server) Metrics(_ context.Context, symbol string, q client.MetricsQuery
 	for i, w := range wins {
 		out.Windows[i] = client.FromWindow(w)
 	}
+	return out, nil
+}
+
+// ResetCVD starts a symbol's CVD (Totals.CVD) again from zero at exchange
+// time at (Unix ms; 0: now, the latest exchange time seen), under the
+// service's data lock, and returns the anchor used (see flow.Tracker.ResetCVD).
+// The reset lasts as long as the symbol's state: a service restart or a
+// symbol removed and added again starts without it.
+func (s *Server) ResetCVD(_ context.Context, symbol string, at int64) (client.CVDReset, error) {
+	if at < 0 {
+		return client.CVDReset{}, badRequest("at %d: want Unix ms, or 0 for now", at)
+	}
+	var out client.CVDReset
+	err := s.svc.ViewSymbol(symbol, func(sym *engine.Symbol) error {
+		out = client.CVDReset{Symbol: sym.Name, CVDResetAt: sym.Flow.ResetCVD(at)}
+		return nil
+	})
+	if err != nil {
+		return client.CVDReset{}, err
+	}
+	s.log.Info("CVD reset", "symbol", out.Symbol, "asked", at, "at", out.CVDResetAt)
 	return out, nil
 }
 
@@ -632,6 +654,27 @@ func (s *Server) removeSymbol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"symbol": sym, "status": "removed"})
+}
+
+// resetCVD answers POST /v1/symbols/{symbol}/cvd/reset with an optional
+// body {"at": unix_ms}.
+func (s *Server) resetCVD(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		At int64 `json:"at"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, s.log, err)
+			return
+		}
+		writeError(w, s.log, badRequest("body: want nothing or {\"at\":1723161905800} (Unix ms): %v", err))
+		return
+	}
+	out, err := s.ResetCVD(r.Context(), r.PathValue("symbol"), body.At)
+	s.answer(w, out, err)
 }
 
 func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request) {

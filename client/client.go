@@ -174,6 +174,18 @@ func (c *Client) RemoveSymbol(ctx context.Context, symbol string) error {
 	return c.do(ctx, http.MethodDelete, symbolPath(symbol, ""), nil, nil, nil)
 }
 
+// ResetCVD starts a symbol's CVD again from zero at exchange time at
+// (Unix ms; 0: now, the latest exchange time the service has seen). It
+// needs the token like the other write routes.
+func (c *Client) ResetCVD(ctx context.Context, symbol string, at int64) (CVDReset, error) {
+	var in any
+	if at != 0 {
+		in = map[string]int64{"at": at}
+	}
+	var r CVDReset
+	return r, c.do(ctx, http.MethodPost, symbolPath(symbol, "/cvd/reset"), nil, in, &r)
+}
+
 // Metrics returns a symbol's totals and rolling windows.
 func (c *Client) Metrics(ctx context.Context, symbol string, q MetricsQuery) (Metrics, error) {
 	var m Metrics

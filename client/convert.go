@@ -60,7 +60,7 @@ func FromTrade(t *market.Trade) Trade {
 // FromTotals converts a tracker's totals.
 func FromTotals(t flow.Totals) Totals {
 	return Totals{Trades: t.Trades, BuyTrades: t.BuyTrades, SellTrades: t.SellTrades, Volume: Vol(t.Volume),
-		BuyVolume: Vol(t.BuyVolume), SellVolume: Vol(t.SellVolume), Delta: Vol(t.Delta), CVD: Vol(t.CVD),
+		BuyVolume: Vol(t.BuyVolume), SellVolume: Vol(t.SellVolume), Delta: Vol(t.Delta), CVD: Vol(t.CVD), CVDResetAt: t.CVDFrom,
 		Notional: Notional(t.Notional), BuyNotional: Notional(t.BuyNotional), SellNotional: Notional(t.SellNotional),
 		VWAP: Dec(t.VWAP), High: Dec(t.High), Low: Dec(t.Low), Last: Dec(t.Last), FirstTime: t.FirstTime,
 		LastTime: t.LastTime, LastID: t.LastID}

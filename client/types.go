@@ -105,14 +105,18 @@ type SymbolInfo struct {
 
 // Totals are a symbol's figures since the service started.
 type Totals struct {
-	Trades       int64   `json:"trades"`
-	BuyTrades    int64   `json:"buy_trades"`
-	SellTrades   int64   `json:"sell_trades"`
-	Volume       Decimal `json:"volume"`
-	BuyVolume    Decimal `json:"buy_volume"`
-	SellVolume   Decimal `json:"sell_volume"`
-	Delta        Decimal `json:"delta"`
+	Trades     int64   `json:"trades"`
+	BuyTrades  int64   `json:"buy_trades"`
+	SellTrades int64   `json:"sell_trades"`
+	Volume     Decimal `json:"volume"`
+	BuyVolume  Decimal `json:"buy_volume"`
+	SellVolume Decimal `json:"sell_volume"`
+	Delta      Decimal `json:"delta"`
+	// CVD is the cumulative delta of the trades at or after CVDResetAt
+	// (POST /v1/symbols/{symbol}/cvd/reset); without a reset it equals
+	// Delta and CVDResetAt is 0.
 	CVD          Decimal `json:"cvd"`
+	CVDResetAt   int64   `json:"cvd_reset_at"`
 	Notional     Decimal `json:"notional"`
 	BuyNotional  Decimal `json:"buy_notional"`
 	SellNotional Decimal `json:"sell_notional"`
@@ -541,4 +545,14 @@ type BookMetrics struct {
 	BidReason string `json:"walls_bid_reason,omitempty"`
 	AskReason string `json:"walls_ask_reason,omitempty"`
 	Walls     []Wall `json:"walls"`
+}
+
+// CVDReset is the answer of POST /v1/symbols/{symbol}/cvd/reset: the
+// anchor the symbol's CVD now counts from (Unix ms of the exchange clock).
+// Only trades at or after it count; an anchor asked for that is not after
+// the latest exchange time already seen becomes that time, and only trades
+// arriving after the reset count.
+type CVDReset struct {
+	Symbol     string `json:"symbol"`
+	CVDResetAt int64  `json:"cvd_reset_at"`
 }

@@ -39,6 +39,7 @@ type Source interface {
 	Signals(ctx context.Context, symbol string, q client.SignalsQuery) (client.Signals, error)
 	BookHistory(ctx context.Context, symbol string, q client.BookHistoryQuery) (client.BookHistory, error)
 	Walls(ctx context.Context, symbol string, q client.WallsQuery) (client.Walls, error)
+	ResetCVD(ctx context.Context, symbol string, at int64) (client.CVDReset, error)
 }
 
 var _ Source = (*client.Client)(nil)
@@ -55,6 +56,7 @@ const (
 	ToolSymbols     = "list_symbols"
 	ToolSummary     = "summary"
 	ToolBookHistory = "get_book_history"
+	ToolResetCVD    = "reset_cvd"
 )
 
 // New returns an MCP server whose tools read src.
@@ -75,6 +77,7 @@ func New(src Source, log *slog.Logger) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: ToolOrderBook, Description: "Top of the local order book: best bid/ask, spread, mid, microprice, the top levels, and bid/ask depth and imbalance within bands around the mid (basis points). With book metrics on, metrics adds the walls (levels far larger than their neighbours: side, price, qty, since when, how long they stood, ratio to the neighbours) and the band imbalance tracked at every update."}, t.orderBook)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolBookHistory, Description: "The order book as it was some minutes ago: the top levels at that time from the book history (one frame per second, the last ten minutes by default) and, with book metrics on, the walls standing then (including those since pulled or filled, with when and why they ended)."}, t.bookHistory)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolFootprint, Description: "Recent footprint bars of a symbol: OHLC, volume, delta, CVD, POC, divergence/exhaustion flags, stacked imbalances and, per price, taker buy and sell volume."}, t.footprint)
+	mcp.AddTool(s, &mcp.Tool{Name: ToolResetCVD, Description: "Start a symbol's CVD (cumulative volume delta, totals.cvd of get_order_flow) again from zero, now or from an exchange time in the future (Unix ms). Totals.delta still counts since start; totals.cvd_reset_at says where CVD counts from. This changes the service's state for every client."}, t.resetCVD)
 	mcp.AddTool(s, &mcp.Tool{Name: ToolSummary, Description: "A few sentences stating a symbol's current order flow (trend of delta, pressure, large trades, book imbalance, signals) with the numbers behind them."}, t.summary)
 	return s
 }
@@ -183,6 +186,20 @@ func (t tools) orderFlow(ctx context.Context, _ *mcp.CallToolRequest, a OrderFlo
 	}
 	m, err := t.src.Metrics(ctx, a.Symbol, client.MetricsQuery{Window: a.Window})
 	return nil, m, err
+}
+
+// ResetCVDArgs select the symbol and the anchor of a CVD reset.
+type ResetCVDArgs struct {
+	Symbol string `json:"symbol" jsonschema:"the symbol, e.g. BTCUSDT"`
+	At     int64  `json:"at,omitempty" jsonschema:"count trades from this exchange time, Unix ms; omitted or not after the latest time seen: from now"`
+}
+
+func (t tools) resetCVD(ctx context.Context, _ *mcp.CallToolRequest, a ResetCVDArgs) (*mcp.CallToolResult, client.CVDReset, error) {
+	if err := need(a.Symbol); err != nil {
+		return nil, client.CVDReset{}, err
+	}
+	r, err := t.src.ResetCVD(ctx, a.Symbol, a.At)
+	return nil, r, err
 }
 
 func (t tools) largeTrades(ctx context.Context, _ *mcp.CallToolRequest, a LargeTradesArgs) (*mcp.CallToolResult, client.LargeTrades, error) {

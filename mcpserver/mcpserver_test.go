@@ -119,7 +119,7 @@ func TestToolsOverInMemoryTransport(t *testing.T) {
 			t.Errorf("%s has no description", tl.Name)
 		}
 	}
-	if len(schemas) != 7 || !strings.Contains(schemas[mcpserver.ToolOrderBook], `"bands"`) ||
+	if len(schemas) != 8 || !strings.Contains(schemas[mcpserver.ToolOrderBook], `"bands"`) ||
 		!strings.Contains(schemas[mcpserver.ToolOrderFlow], `"required":["symbol"]`) {
 		t.Errorf("schemas %v", schemas)
 	}
@@ -185,6 +185,10 @@ func TestToolsOverInMemoryTransport(t *testing.T) {
 		{"UnknownSymbol", mcpserver.ToolOrderFlow, map[string]any{"symbol": "DOGEUSDT"}, []string{"unknown symbol: DOGEUSDT"}, true},
 		{"BadWindow", mcpserver.ToolOrderFlow, map[string]any{"symbol": "BTCUSDT", "window": "7m"}, []string{"available: 1m, 5m, 15m, 1h"}, true},
 		{"MissingSymbol", mcpserver.ToolSummary, map[string]any{"symbol": ""}, []string{"symbol is required"}, true},
+		{"ResetCVDNegative", mcpserver.ToolResetCVD, map[string]any{"symbol": "BTCUSDT", "at": -5}, []string{"at -5"}, true},
+		// Last: it changes the service's CVD. Without at: now, the last
+		// trade's time (the replay is over).
+		{"ResetCVD", mcpserver.ToolResetCVD, map[string]any{"symbol": "btcusdt"}, []string{`"symbol":"BTCUSDT"`, `"cvd_reset_at":1723161905800`}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -207,6 +211,11 @@ func TestToolsOverInMemoryTransport(t *testing.T) {
 				}
 			}
 		})
+	}
+	// After reset_cvd the CVD counts from the last trade: zero; delta
+	// still counts every trade.
+	if m2, err := src.Metrics(ctx, "BTCUSDT", client.MetricsQuery{}); err != nil || m2.Totals.CVD != "0" || m2.Totals.CVDResetAt != 1723161905800 || m2.Totals.Delta != "-28.91328" {
+		t.Errorf("after reset_cvd: totals %+v, err %v; want cvd 0 from 1723161905800, delta -28.91328", m2.Totals, err)
 	}
 	// A schema violation is refused by the SDK before the handler runs.
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: mcpserver.ToolLargeTrades, Arguments: map[string]any{"symbol": "BTCUSDT", "limit": "many"}})
