@@ -604,7 +604,7 @@ func TestMCPOverStreamableHTTP(t *testing.T) {
 	}
 	sort.Strings(names)
 	want := []string{mcpserver.ToolFootprint, mcpserver.ToolLargeTrades, mcpserver.ToolOrderBook, mcpserver.ToolOrderFlow,
-		mcpserver.ToolSymbols, mcpserver.ToolSummary, mcpserver.ToolBookHistory}
+		mcpserver.ToolSymbols, mcpserver.ToolSummary, mcpserver.ToolBookHistory, mcpserver.ToolResetCVD}
 	sort.Strings(want)
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools %v, want %v", names, want)
