@@ -176,6 +176,10 @@ type LatencyResult struct {
 	RoundsCompleted  int
 	ServiceTradeSeen int64
 	PushDropped      int64 // trades the push hub skipped or dropped (queue or inbox full)
+	// PushBeforeRead counts trades a push client got before the service
+	// had read the frame carrying them (same clock): impossible unless the
+	// measurement is wrong, so it must be 0.
+	PushBeforeRead int64
 }
 
 // latencyFeed is the recording prepared for the writer: the frames of the
@@ -307,6 +311,7 @@ func Latency(ctx context.Context, c *Corpus, opts LatencyOptions) (*LatencyResul
 		res.BookSynced = res.BookSynced && st.synced
 		res.ServiceTradeSeen += st.seen
 		res.PushDropped += st.pushDropped
+		res.PushBeforeRead += st.pushBeforeRead
 		res.Frames += int64(len(feed.frames))
 		writeTime += st.writeTime
 		res.RoundsCompleted++
@@ -332,6 +337,7 @@ type roundStats struct {
 	api, push, lag, wire, apply []time.Duration
 	apiMissing, pushMissing     int64
 	seen, pushDropped           int64
+	pushBeforeRead              int64
 	synced                      bool
 	writeTime                   time.Duration
 }
@@ -460,6 +466,9 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, star
 				st.pushMissing++
 			} else {
 				st.push = append(st.push, time.Duration(at-sent))
+				if read[i] != 0 && at < read[i] {
+					st.pushBeforeRead++
+				}
 			}
 		}
 	}
