@@ -105,9 +105,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitFor polls cond until it holds or the bound passes.
+// waitSlack stretches every wait of these helpers: a bound is how long a
+// test is willing to wait for a condition, not a property under test, and
+// a 2-core machine running the race detector under load (seen at load 20)
+// can take several times the quiet figure. A wait returns as soon as its
+// condition holds, so passing runs cost nothing more.
+const waitSlack = 3
+
+// waitFor polls cond until it holds or the bound (times waitSlack) passes.
 func waitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
 	t.Helper()
+	bound *= waitSlack
 	deadline := time.Now().Add(bound)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -121,6 +129,7 @@ func waitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
 // for its status.
 func waitStatus(t testing.TB, s *service.Service, what string, bound time.Duration, cond func(service.Status) bool) service.Status {
 	t.Helper()
+	bound *= waitSlack
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
 	for {
