@@ -442,8 +442,10 @@ func TestSlowPushClient(t *testing.T) {
 	if growth > 16<<20 {
 		t.Errorf("heap grew by %d bytes over the replay", growth)
 	}
-	// The slow client's connection was cut: reading it now ends.
-	_ = f.slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// The slow client's connection was cut: reading it now ends. The wait
+	// outlasts the fixture's 60 s WriteTimeout, which bounds any write the
+	// handler may still be blocked in when the client starts reading.
+	_ = f.slow.SetReadDeadline(time.Now().Add(75 * time.Second))
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(f.slow)
 	if err != nil && !strings.Contains(err.Error(), "reset") {

@@ -81,8 +81,14 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-sub.Done():
 			if sub.Kicked() {
-				// One last word, best effort: the client is behind anyway.
-				_ = write([]byte("data: "), droppedMessage(sub.TakeDropped()), []byte("\n\n"))
+				// One last word, best effort and within a second: the
+				// client is behind anyway, and a full send buffer must not
+				// hold the handler for the whole WriteTimeout.
+				_ = rc.SetWriteDeadline(time.Now().Add(min(time.Second, s.opts.WriteTimeout)))
+				_, _ = w.Write([]byte("data: "))
+				_, _ = w.Write(droppedMessage(sub.TakeDropped()))
+				_, _ = w.Write([]byte("\n\n"))
+				_ = rc.Flush()
 				// Close the connection rather than end the response and
 				// leave a keep-alive connection to a client that does not read.
 				panic(http.ErrAbortHandler)
