@@ -161,7 +161,12 @@ func newFixture() (*fixture, error) {
 	}
 	f.sim = srv
 	ws, rest := srv.URL()
-	svc, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, Market: market.Spot, WSURL: ws, RESTURL: rest,
+	// Snapshots of 5000 levels take the simulator's whole book (it holds
+	// fewer), so the known range does not depend on when, in the replay,
+	// the first snapshot is fetched: a 1000-level one reaches 10% below
+	// the touch at one instant and 0.3% at the next (measured on this
+	// recording), which decided whether the walls could be judged.
+	svc, err := service.New(service.Config{Symbols: []string{"BTCUSDT"}, Market: market.Spot, WSURL: ws, RESTURL: rest, SnapshotLimit: 5000,
 		TradeChannel: "trade", Logger: log, LogTrades: -1, Flow: flow.Config{LargeNotional: fixed.MustParse(largeNotional)},
 		DepthFlow: &depthflowFixture})
 	if err != nil {
