@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,6 +68,9 @@ type LatencyOptions struct {
 	// (InProcessWriter). orderflow bench --latency runs it in a child
 	// process.
 	Writer WriterStarter
+	// WriterCPUs, if set, are the CPUs the writer's process is pinned to
+	// (WriterSpec.CPUs; for a writer in another process, see PinProcess).
+	WriterCPUs []int
 	// Progress, if set, is called after each round.
 	Progress func(round, rounds int)
 }
@@ -76,6 +80,9 @@ type WriterSpec struct {
 	Files []string `json:"files"`
 	Rate  int      `json:"rate"`
 	Pace  Pace     `json:"pace"`
+	// CPUs, if set, are the only CPUs the writer's process may run on
+	// (PinProcess), for a writer in a process of its own.
+	CPUs []int `json:"cpus,omitempty"`
 }
 
 // WriterInfo is where a started writer listens.
@@ -180,6 +187,10 @@ type LatencyResult struct {
 	// had read the frame carrying them (same clock): impossible unless the
 	// measurement is wrong, so it must be 0.
 	PushBeforeRead int64
+	// Runtime is what this process did while the writer wrote: Go
+	// scheduler latency, collections, allocations, CPU and context
+	// switches.
+	Runtime RuntimeStats
 }
 
 // latencyFeed is the recording prepared for the writer: the frames of the
@@ -296,6 +307,7 @@ func Latency(ctx context.Context, c *Corpus, opts LatencyOptions) (*LatencyResul
 	var apiLat, pushLat, lag, wire, apply []time.Duration
 	var apiMissing, pushMissing int64
 	var writeTime time.Duration
+	var rt rtAccum
 	for round := range opts.Rounds {
 		st, err := latencyRound(ctx, feed, opts, start)
 		if err != nil {
@@ -314,6 +326,7 @@ func Latency(ctx context.Context, c *Corpus, opts LatencyOptions) (*LatencyResul
 		res.PushBeforeRead += st.pushBeforeRead
 		res.Frames += int64(len(feed.frames))
 		writeTime += st.writeTime
+		rt.add(st.rtFrom, st.rtTo, int64(len(feed.frames)))
 		res.RoundsCompleted++
 		if opts.Progress != nil {
 			opts.Progress(round+1, opts.Rounds)
@@ -324,6 +337,7 @@ func Latency(ctx context.Context, c *Corpus, opts LatencyOptions) (*LatencyResul
 	res.Wire = percentiles(wire, 0)
 	res.Apply = percentiles(apply, 0)
 	res.WriterLag = percentiles(lag, 0)
+	res.Runtime = rt.stats()
 	if opts.Push {
 		res.Push = percentiles(pushLat, pushMissing)
 	}
@@ -340,6 +354,7 @@ type roundStats struct {
 	pushBeforeRead              int64
 	synced                      bool
 	writeTime                   time.Duration
+	rtFrom, rtTo                rtSample // from the service's start to the writer's report
 }
 
 func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, start WriterStarter) (roundStats, error) {
@@ -348,7 +363,7 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, star
 	read := make([]int64, f.span) // the frame's receive time in the service (Clock), same
 	var seen atomic.Int64
 
-	w, err := start(ctx, WriterSpec{Files: opts.Files, Rate: opts.Rate, Pace: opts.Pace})
+	w, err := start(ctx, WriterSpec{Files: opts.Files, Rate: opts.Rate, Pace: opts.Pace, CPUs: opts.WriterCPUs})
 	if err != nil {
 		return st, fmt.Errorf("start writer: %w", err)
 	}
@@ -384,6 +399,7 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, star
 		}
 		defer pc.close()
 	}
+	st.rtFrom = takeRTSample()
 	if err := svc.Start(ctx); err != nil {
 		return st, err
 	}
@@ -400,6 +416,7 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, star
 	defer stop()
 
 	rep, err := w.Report(ctx)
+	st.rtTo = takeRTSample()
 	if err != nil {
 		return st, err
 	}
@@ -522,28 +539,82 @@ func startPushClient(ctx context.Context, svc *service.Service, f *latencyFeed) 
 
 // read notes the arrival of every trade message. A trade message is
 // {"type":"trade","symbol":..,"data":{"symbol":..,"id":N,...}}.
+//
+// The client runs in the service's process, so it must not add garbage
+// of its own to what the measurement sees: it reads into one buffer,
+// without a context per read (close ends a read in progress by closing
+// the connection), and finds the id without decoding the whole message.
 func (p *pushClient) read(ctx context.Context, f *latencyFeed) {
-	var msg struct {
-		Type string `json:"type"`
-		Data struct {
-			ID int64 `json:"id"`
-		} `json:"data"`
-	}
+	var buf []byte
 	for {
-		_, b, err := p.conn.Read(ctx)
+		_, r, err := p.conn.Reader(context.Background())
 		if err != nil {
 			return
 		}
+		buf = buf[:0]
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			n, err := r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
 		now := Clock()
-		msg.Type = ""
-		if json.Unmarshal(b, &msg) != nil || msg.Type != "trade" {
+		id, ok := pushTradeID(buf)
+		if !ok {
 			continue
 		}
-		if i := msg.Data.ID - f.firstID; i >= 0 && i < int64(len(p.recv)) {
+		if i := id - f.firstID; i >= 0 && i < int64(len(p.recv)) {
 			p.recv[i] = now
 			p.seen.Add(1)
 		}
 	}
+}
+
+// pushTradeID returns the trade id of a push trade message, or false for
+// any other message. The fast path reads the layout the hub writes
+// ({"type":"trade",..."data":{..."id":N,...}}); anything else is decoded.
+func pushTradeID(b []byte) (int64, bool) {
+	const typ, data, idKey = `{"type":"trade",`, `"data":{`, `"id":`
+	if !bytes.HasPrefix(b, []byte(typ)) {
+		if !bytes.Contains(b, []byte(`"trade"`)) {
+			return 0, false // not a trade, whatever the layout
+		}
+		var msg struct {
+			Type string `json:"type"`
+			Data struct {
+				ID int64 `json:"id"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(b, &msg) != nil || msg.Type != "trade" {
+			return 0, false
+		}
+		return msg.Data.ID, true
+	}
+	d := bytes.Index(b, []byte(data))
+	if d < 0 {
+		return 0, false
+	}
+	k := bytes.Index(b[d:], []byte(idKey))
+	if k < 0 {
+		return 0, false
+	}
+	var id int64
+	digits := 0
+	for _, c := range b[d+k+len(idKey):] {
+		if c < '0' || c > '9' || digits > 18 {
+			break
+		}
+		id = id*10 + int64(c-'0')
+		digits++
+	}
+	return id, digits > 0
 }
 
 func (p *pushClient) dropped() int64 {
@@ -709,6 +780,11 @@ func (s *frameServer) play(ctx context.Context, c *websocket.Conn) error {
 // line. It is the child side of a WriterStarter that runs the writer in
 // another process.
 func ServeLatencyWriter(ctx context.Context, spec WriterSpec, w io.Writer) error {
+	if len(spec.CPUs) > 0 {
+		if err := PinProcess(spec.CPUs); err != nil {
+			return err
+		}
+	}
 	lw, err := InProcessWriter(ctx, spec)
 	if err != nil {
 		return err

@@ -52,6 +52,11 @@ func checkLatency(t *testing.T, res *LatencyResult, push bool) {
 	if d := res.API.Mean - res.Wire.Mean - res.Apply.Mean; d < -time.Microsecond || d > time.Microsecond {
 		t.Fatalf("mean %v != wire %v + apply %v", res.API.Mean, res.Wire.Mean, res.Apply.Mean)
 	}
+	// The runtime figures cover the one round's frames, and the service
+	// used CPU and slept between frames.
+	if rt := res.Runtime; rt.Frames != 19904+6495 || rt.CPU <= 0 || rt.VolSwitches <= 0 || rt.SchedLatency.Count == 0 {
+		t.Fatalf("runtime stats %+v", rt)
+	}
 	if !push {
 		return
 	}

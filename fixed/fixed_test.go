@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"regexp"
 	"testing"
 )
@@ -240,4 +241,54 @@ func BenchmarkParse(b *testing.B) {
 			}
 		})
 	}
+}
+
+// AppendScaled against FormatBig on math/big: products of real-looking
+// and extreme Dec values, sums near the 64-bit quotient limit, both
+// signs, every scale from 0 to 21.
+func TestAppendScaledMatchesFormatBig(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	vals := []Int128{{}, I128(1), I128(-1), I128(math.MaxInt64), I128(math.MinInt64),
+		{Hi: math.MaxInt64, Lo: math.MaxUint64}, {Hi: math.MinInt64}, {Hi: math.MinInt64, Lo: 1},
+		Mul(6_173_763_000_000, 2_400_000), Mul(-6_173_763_000_000, 2_400_000), Mul(math.MaxInt64, math.MaxInt64)}
+	for range 20000 {
+		x := rng.Int64N(1<<62) >> rng.IntN(62)
+		y := rng.Int64N(1<<62) >> rng.IntN(62)
+		if rng.IntN(2) == 0 {
+			x = -x
+		}
+		vals = append(vals, Mul(x, y), Int128{Hi: rng.Int64() >> rng.IntN(64), Lo: rng.Uint64()})
+	}
+	for _, v := range vals {
+		for scale := 0; scale <= 21; scale++ {
+			want := FormatBig(v.Big(), scale)
+			if got := string(v.AppendScaled([]byte("x"), scale)); got != "x"+want {
+				t.Fatalf("%+v at scale %d: got %q, want x%q", v, scale, got, want)
+			}
+		}
+	}
+}
+
+func TestAppendScaledNoAllocation(t *testing.T) {
+	buf := make([]byte, 0, 64)
+	v := Mul(6_173_763_000_000, 2_400_000) // 61737.63 * 0.024 at 1e-16
+	if n := testing.AllocsPerRun(100, func() { buf = v.AppendScaled(buf[:0], 2*Scale) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+	if string(buf) != "1481.70312" {
+		t.Fatalf("got %s", buf)
+	}
+}
+
+func FuzzAppendScaled(f *testing.F) {
+	f.Add(int64(0), uint64(0), 16)
+	f.Add(int64(-1), uint64(1), 16)
+	f.Add(int64(math.MinInt64), uint64(0), 19)
+	f.Fuzz(func(t *testing.T, hi int64, lo uint64, scale int) {
+		scale = ((scale % 24) + 24) % 24
+		v := Int128{Hi: hi, Lo: lo}
+		if got, want := string(v.AppendScaled(nil, scale)), FormatBig(v.Big(), scale); got != want {
+			t.Fatalf("%+v at scale %d: got %q, want %q", v, scale, got, want)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package fixed
 import (
 	"math/big"
 	"math/bits"
+	"strconv"
 )
 
 // Int128 is a signed 128-bit integer in two's complement. It accumulates
@@ -110,6 +111,55 @@ func (a Int128) String() string { return a.Big().String() }
 func (a Int128) FormatScaled(scale int) string {
 	return FormatBig(a.Big(), scale)
 }
+
+// AppendScaled appends a formatted as FormatScaled does. It does not
+// allocate when the integer part fits in 64 bits and scale is at most 19
+// (a notional at 1e-16 below 1.8e19), the push path's case; otherwise it
+// takes FormatScaled's math/big path.
+func (a Int128) AppendScaled(dst []byte, scale int) []byte {
+	if scale < 0 || scale >= len(pow10u) {
+		return append(dst, a.FormatScaled(scale)...)
+	}
+	neg := a.Hi < 0
+	hi, lo := uint64(a.Hi), a.Lo
+	if neg {
+		var b uint64
+		lo, b = bits.Sub64(0, lo, 0)
+		hi, _ = bits.Sub64(0, hi, b)
+	}
+	pow := pow10u[scale]
+	if hi >= pow { // the quotient needs more than 64 bits (or a is the minimum)
+		return append(dst, a.FormatScaled(scale)...)
+	}
+	ip, fp := bits.Div64(hi, lo, pow)
+	if neg && (ip != 0 || fp != 0) {
+		dst = append(dst, '-')
+	}
+	dst = strconv.AppendUint(dst, ip, 10)
+	if fp == 0 {
+		return dst
+	}
+	var frac [19]byte
+	for k := scale - 1; k >= 0; k-- {
+		frac[k] = byte('0' + fp%10)
+		fp /= 10
+	}
+	n := scale
+	for n > 0 && frac[n-1] == '0' {
+		n--
+	}
+	dst = append(dst, '.')
+	return append(dst, frac[:n]...)
+}
+
+// pow10u[k] is 10^k, for every k whose power fits in a uint64.
+var pow10u = func() (p [20]uint64) {
+	p[0] = 1
+	for k := 1; k < len(p); k++ {
+		p[k] = p[k-1] * 10
+	}
+	return p
+}()
 
 // FormatBig formats the integer v, read as v / 10^scale, as the shortest
 // exact decimal.

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ import (
 	"github.com/orderflow/orderflow/client"
 	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
+	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
@@ -340,6 +342,12 @@ func (s *Sub) offer(msg []byte, now time.Time) (kick bool) {
 
 // fanout offers one message to every subscriber that wants it.
 func (h *Hub) fanout(t Topic, symbol string, m client.Message) {
+	h.offerAll(t, symbol, m.Type, func() ([]byte, error) { return json.Marshal(m) })
+}
+
+// offerAll offers the message encode returns (called once, only if a
+// subscriber wants it) to every subscriber that wants topic t for symbol.
+func (h *Hub) offerAll(t Topic, symbol, typ string, encode func() ([]byte, error)) {
 	var kick []*Sub
 	h.mu.Lock()
 	var msg []byte
@@ -349,10 +357,10 @@ func (h *Hub) fanout(t Topic, symbol string, m client.Message) {
 			continue
 		}
 		if msg == nil {
-			b, err := json.Marshal(m)
+			b, err := encode()
 			if err != nil {
 				h.mu.Unlock()
-				h.log.Error("push: encode message", "type", m.Type, "err", err)
+				h.log.Error("push: encode message", "type", typ, "err", err)
 				return
 			}
 			msg = b
@@ -430,7 +438,12 @@ func (h *Hub) stop() {
 
 func (h *Hub) handle(e *event) {
 	if e.bar == nil {
-		h.fanout(Trades, e.symbol, client.Message{Type: "trade", Symbol: e.symbol, Data: client.FromTrade(&e.trade)})
+		h.offerAll(Trades, e.symbol, "trade", func() ([]byte, error) {
+			if b, ok := appendTradeMessage(make([]byte, 0, 192), e.symbol, &e.trade); ok {
+				return b, nil
+			}
+			return json.Marshal(client.Message{Type: "trade", Symbol: e.symbol, Data: client.FromTrade(&e.trade)})
+		})
 		return
 	}
 	h.fanout(Bars, e.symbol, client.Message{Type: "bar", Symbol: e.symbol, Data: client.FromBar(e.bar, false)})
@@ -599,4 +612,51 @@ func (h *Hub) pollSignals() {
 		}
 		h.lastSig[sym] = cur
 	}
+}
+
+// Trade messages are the push path's bulk (one per trade, where the
+// other kinds come a few per second), so they are written by hand: the
+// reflecting encoder and client.FromTrade's strings cost about a dozen
+// allocations per trade, and the collections they bring pause the service's
+// reader too. The bytes are those json.Marshal gives for
+// client.Message{Type: "trade", Symbol: symbol, Data: client.FromTrade(t)}
+// (TestTradeMessageMatchesJSON).
+var sideNames = [...]string{market.Buy: client.Side(market.Buy), market.Sell: client.Side(market.Sell)}
+
+// appendTradeMessage appends t's trade message for symbol, one allocation
+// at most (dst's growth). It returns false when a symbol needs JSON
+// escaping or the side is unknown; the caller then marshals.
+func appendTradeMessage(dst []byte, symbol string, t *market.Trade) ([]byte, bool) {
+	side := t.TakerSide()
+	if !plainJSON(symbol) || !plainJSON(t.Symbol) || int(side) >= len(sideNames) || sideNames[side] == "" {
+		return nil, false
+	}
+	dst = append(dst, `{"type":"trade"`...)
+	if symbol != "" {
+		dst = append(append(append(dst, `,"symbol":"`...), symbol...), '"')
+	}
+	dst = append(dst, `,"data":{`...)
+	if t.Symbol != "" {
+		dst = append(append(append(dst, `"symbol":"`...), t.Symbol...), `",`...)
+	}
+	dst = strconv.AppendInt(append(dst, `"id":`...), t.ID, 10)
+	dst = strconv.AppendInt(append(dst, `,"time":`...), t.Time, 10)
+	dst = append(append(append(dst, `,"side":"`...), sideNames[side]...), '"')
+	dst = append(t.Price.AppendText(append(dst, `,"price":"`...)), '"')
+	dst = append(t.Qty.AppendText(append(dst, `,"qty":"`...)), '"')
+	dst = append(fixed.MulDec(t.Price, t.Qty).AppendScaled(append(dst, `,"notional":"`...), 2*fixed.Scale), '"')
+	return append(dst, "}}"...), true
+}
+
+// plainJSON reports whether s can go into a JSON string as it is, with
+// the bytes encoding/json writes: letters, digits and a few punctuation
+// marks (symbols are upper-case letters and digits).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -41,9 +44,13 @@ type benchFlags struct {
 	pace        string
 	push        bool
 	writer      string
+	pin         bool
 	progress    bool
+	trace       string
+	cpuprofile  string
 	// The frame writer child process of --latency.
 	writerChild bool
+	writerCPUs  string
 	// The simulator child process of --scale.
 	simChild  bool
 	simFanout int
@@ -66,7 +73,9 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	fs.StringVar(&f.pace, "pace", "spin", "latency: writer pacing: spin (writes each frame at its due time, keeps one CPU busy) or timer (sleeps, then writes what is due in a burst)")
 	fs.BoolVar(&f.push, "push", true, "latency: also measure through the HTTP push endpoint (/v1/ws)")
 	fs.StringVar(&f.writer, "writer", "child", "latency: where the frame writer runs: child (another process, so it does not share Go's scheduler with the service) or inproc")
+	fs.BoolVar(&f.pin, "pin", false, "latency: pin the writer child to the last CPU and this process (the service) to the others, with GOMAXPROCS = the CPUs left unless --cpus says otherwise (Linux)")
 	fs.BoolVar(&f.writerChild, "latency-writer-child", false, "internal: run the frame writer of --latency in this process and print where it listens")
+	fs.StringVar(&f.writerCPUs, "latency-writer-cpus", "", "internal: comma-separated CPUs the --latency-writer-child process is pinned to")
 	fs.BoolVar(&f.scale, "scale", false, "measure CPU and memory per symbol against the simulator fanning the recording out to N symbols")
 	fs.StringVar(&f.scaleN, "scale-n", "1,10,100,1000", "scale: comma-separated symbol counts")
 	fs.DurationVar(&f.scaleTime, "scale-time", 15*time.Second, "scale: measured time per symbol count (after warm-up)")
@@ -75,6 +84,8 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	fs.BoolVar(&f.simChild, "sim-child", false, "internal: run the simulator for --scale in this process and print where it listens")
 	fs.IntVar(&f.simFanout, "sim-fanout", 1, "internal: --sim-child fanout")
 	fs.Float64Var(&f.simSpeed, "sim-speed", 1, "internal: --sim-child speed")
+	fs.StringVar(&f.trace, "trace", "", "latency: write a runtime/trace of this process (the service side) during the rounds to this file")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "latency: write a CPU profile of this process (the service side) during the rounds to this file")
 	fs.BoolVar(&f.progress, "progress", isTerminal(os.Stderr), "show progress on stderr")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
@@ -91,6 +102,9 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 		if f.latency || f.scale {
 			f.cpus = runtime.NumCPU()
 		}
+		if f.latency && f.pin {
+			f.cpus = max(1, runtime.NumCPU()-1) // one CPU is the writer's
+		}
 	}
 	if f.cpus < 1 || f.cpus > 1024 {
 		return fmt.Errorf("%w: --cpus %d: want 1..1024", errUsage, f.cpus)
@@ -105,7 +119,11 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 		return runSimChild(ctx, env, f.simFanout, f.simSpeed, files)
 	}
 	if f.writerChild {
-		return bench.ServeLatencyWriter(ctx, bench.WriterSpec{Files: files, Rate: f.rate, Pace: bench.Pace(f.pace)}, env.stdout)
+		cpus, err := parseCPUs(f.writerCPUs)
+		if err != nil {
+			return err
+		}
+		return bench.ServeLatencyWriter(ctx, bench.WriterSpec{Files: files, Rate: f.rate, Pace: bench.Pace(f.pace), CPUs: cpus}, env.stdout)
 	}
 	prev := runtime.GOMAXPROCS(f.cpus)
 	defer runtime.GOMAXPROCS(prev)
@@ -252,13 +270,38 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 			return startChildWriter(ctx, exe, spec)
 		}
 	case "inproc":
+		if f.pin {
+			return fmt.Errorf("%w: --pin needs --writer child", errUsage)
+		}
 	default:
 		return fmt.Errorf("%w: --writer %q: want child or inproc", errUsage, f.writer)
+	}
+	if f.pin {
+		n := runtime.NumCPU()
+		if n < 2 {
+			return fmt.Errorf("%w: --pin needs at least 2 CPUs, this machine has %d", errUsage, n)
+		}
+		service := make([]int, n-1)
+		for i := range service {
+			service[i] = i
+		}
+		if err := bench.PinProcess(service); err != nil {
+			return err
+		}
+		opts.WriterCPUs = []int{n - 1}
+		fmt.Fprintf(env.stdout, "pinned: this process (the service) to CPUs %v, the writer child to CPU %d\n", service, n-1)
 	}
 	if f.progress {
 		opts.Progress = func(r, n int) { fmt.Fprintf(env.stderr, "\rlatency: round %d/%d done", r, n) }
 	}
+	stopProfiles, err := startProfiles(f.trace, f.cpuprofile)
+	if err != nil {
+		return err
+	}
 	res, err := bench.Latency(ctx, c, opts)
+	if perr := stopProfiles(); err == nil {
+		err = perr
+	}
 	if f.progress {
 		fmt.Fprintln(env.stderr)
 	}
@@ -291,8 +334,73 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 	if f.push {
 		fmt.Fprintf(w, "  push hub: %d trades skipped or dropped\n", res.PushDropped)
 	}
+	printRuntime(w, &res.Runtime)
 	fmt.Fprintf(w, "  target: p99 < 100µs (Go API)\n")
 	return nil
+}
+
+// printRuntime prints what the service's process did while the writer
+// wrote: where the wire part of the latency can go inside the process.
+func printRuntime(w io.Writer, rt *bench.RuntimeStats) {
+	fmt.Fprintf(w, "  this process while the writer wrote (%d frames):\n", rt.Frames)
+	fmt.Fprintf(w, "    Go scheduler latency (runnable -> running, every goroutine): %d waits, p50 <= %v, p99 <= %v, p999 <= %v\n",
+		rt.SchedLatency.Count, rt.SchedLatency.P50, rt.SchedLatency.P99, rt.SchedLatency.P999)
+	fmt.Fprintf(w, "    GC: %d cycles, %v stop-the-world in all (longest <= %v); %.2f heap allocations per frame\n",
+		rt.GCCycles, rt.GCPauses.Round(time.Microsecond), rt.GCPauseMax, rt.PerFrame(float64(rt.HeapAllocs)))
+	fmt.Fprintf(w, "    CPU %.1f µs per frame; threads slept (voluntary switches) %.2f and were preempted %.3f times per frame\n",
+		rt.PerFrame(float64(rt.CPU.Microseconds())), rt.PerFrame(float64(rt.VolSwitches)), rt.PerFrame(float64(rt.InvolSwitches)))
+}
+
+// parseCPUs reads a comma-separated list of CPU numbers; empty is none.
+func parseCPUs(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var cpus []int
+	for _, part := range strings.Split(s, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || c < 0 || c > 1023 {
+			return nil, fmt.Errorf("%w: CPU list %q: want comma-separated numbers 0..1023", errUsage, s)
+		}
+		cpus = append(cpus, c)
+	}
+	return cpus, nil
+}
+
+// startProfiles starts a runtime/trace and a CPU profile of this process
+// (each only if its file is named) and returns the function that stops
+// both and closes their files.
+func startProfiles(tracePath, cpuPath string) (stop func() error, err error) {
+	var closers []func() error
+	stop = func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	open := func(path string, start func(io.Writer) error, end func()) error {
+		if path == "" {
+			return nil
+		}
+		fh, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if err := start(fh); err != nil {
+			_ = fh.Close()
+			return fmt.Errorf("bench: %s: %w", path, err)
+		}
+		closers = append(closers, func() error { end(); return fh.Close() })
+		return nil
+	}
+	if err := open(tracePath, trace.Start, trace.Stop); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	if err := open(cpuPath, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	return stop, nil
 }
 
 // childWriter is a latency frame writer in a child process (orderflow
@@ -339,20 +447,36 @@ func (c *childWriter) Close() error {
 	return nil
 }
 
-func startChildWriter(ctx context.Context, exe string, spec bench.WriterSpec) (*childWriter, error) {
+// startChild starts exe with args (then files) as a child process that
+// ends with cancel, its stderr on ours; what names it in errors.
+func startChild(ctx context.Context, what, exe string, args, files []string) (*exec.Cmd, io.ReadCloser, context.CancelFunc, error) {
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	args := []string{"bench", "--latency-writer-child", "--rate", strconv.Itoa(spec.Rate), "--pace", string(spec.Pace), "--progress=false"}
-	args = append(args, spec.Files...)
-	cmd := exec.CommandContext(cctx, exe, args...)
+	cmd := exec.CommandContext(cctx, exe, append(append(args, "--progress=false"), files...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, nil, nil, fmt.Errorf("bench: %s process: %w", what, err)
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
-		return nil, fmt.Errorf("bench: start writer process: %w", err)
+		return nil, nil, nil, fmt.Errorf("bench: start %s process: %w", what, err)
+	}
+	return cmd, out, cancel, nil
+}
+
+func startChildWriter(ctx context.Context, exe string, spec bench.WriterSpec) (*childWriter, error) {
+	args := []string{"bench", "--latency-writer-child", "--rate", strconv.Itoa(spec.Rate), "--pace", string(spec.Pace)}
+	if len(spec.CPUs) > 0 {
+		cpus := make([]string, len(spec.CPUs))
+		for i, c := range spec.CPUs {
+			cpus[i] = strconv.Itoa(c)
+		}
+		args = append(args, "--latency-writer-cpus", strings.Join(cpus, ","))
+	}
+	cmd, out, cancel, err := startChild(ctx, "writer", exe, args, spec.Files)
+	if err != nil {
+		return nil, err
 	}
 	c := &childWriter{cmd: cmd, cancel: cancel, waited: make(chan error, 1)}
 	pr, pw := io.Pipe()
@@ -442,20 +566,10 @@ func (c *childSim) Close() error {
 }
 
 func startChildSim(ctx context.Context, exe string, spec bench.SimSpec) (*childSim, error) {
-	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	args := []string{"bench", "--sim-child", "--sim-fanout", strconv.Itoa(spec.Fanout),
-		"--sim-speed", strconv.FormatFloat(spec.Speed, 'g', -1, 64), "--progress=false"}
-	args = append(args, spec.Files...)
-	cmd := exec.CommandContext(cctx, exe, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	cmd, out, cancel, err := startChild(ctx, "simulator", exe, []string{"bench", "--sim-child", "--sim-fanout", strconv.Itoa(spec.Fanout),
+		"--sim-speed", strconv.FormatFloat(spec.Speed, 'g', -1, 64)}, spec.Files)
 	if err != nil {
-		cancel()
 		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("bench: start simulator process: %w", err)
 	}
 	c := &childSim{cmd: cmd, cancel: cancel, waited: make(chan error, 1)}
 	line, rerr := bufio.NewReader(out).ReadBytes('\n')
