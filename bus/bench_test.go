@@ -9,12 +9,13 @@ import (
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 // BenchmarkEncodeTrade compares the hand-written trade encoder with
 // encoding/json on the same message, over real trades.
 func BenchmarkEncodeTrade(b *testing.B) {
-	trades, _, _ := realData(b, testdata("hft-spot-btcusdt-20240808.txt.gz"), 2000)
+	trades, _, _ := realData(b, stacktest.Testdata("hft-spot-btcusdt-20240808.txt.gz"), 2000)
 	b.Run("Append", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
@@ -39,7 +40,7 @@ func BenchmarkEncodeTrade(b *testing.B) {
 // JetStream has acknowledged all of them. events/s is the figure to
 // quote.
 func BenchmarkPublishTrades(b *testing.B) {
-	trades, _, _ := realData(b, testdata("hft-spot-btcusdt-20240808.txt.gz"), 0)
+	trades, _, _ := realData(b, stacktest.Testdata("hft-spot-btcusdt-20240808.txt.gz"), 0)
 	for _, mem := range []bool{false, true} {
 		name := "FileStore"
 		if mem {
@@ -50,7 +51,7 @@ func BenchmarkPublishTrades(b *testing.B) {
 			n, start := 0, time.Now()
 			id := int64(0)
 			for b.Loop() {
-				pub, err := bus.NewPublisher(tb.nc, bus.PublisherConfig{Market: market.Spot, Queue: len(trades), Logger: testLogger(b)})
+				pub, err := bus.NewPublisher(tb.nc, bus.PublisherConfig{Market: market.Spot, Queue: len(trades), Logger: stacktest.Logger(b)})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -8,11 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,28 +21,10 @@ import (
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/dirlock"
 	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func testdata(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata", "binance", name)
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // testBus is an embedded server with the ORDERFLOW stream and a client.
 type testBus struct {
@@ -71,13 +50,13 @@ func mustBusAt(tb testing.TB, dir string) *testBus {
 
 func mustBusOn(tb testing.TB, dir string, sc bus.StreamConfig) *testBus {
 	tb.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: testLogger(tb)})
+	srv, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: stacktest.Logger(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(ctx, srv.ClientURL(), bus.ConnectConfig{Logger: testLogger(tb)})
+	nc, err := bus.Connect(ctx, srv.ClientURL(), bus.ConnectConfig{Logger: stacktest.Logger(tb)})
 	if err != nil {
 		srv.Close()
 		tb.Fatal(err)
@@ -272,13 +251,13 @@ func sameDec(a, b string) bool {
 // stored is still there.
 func TestEmbeddedStoreLocked(t *testing.T) {
 	dir := t.TempDir()
-	first, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: testLogger(t)})
+	first, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: stacktest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := bus.Connect(ctx, first.ClientURL(), bus.ConnectConfig{Logger: testLogger(t)})
+	nc, err := bus.Connect(ctx, first.ClientURL(), bus.ConnectConfig{Logger: stacktest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +273,7 @@ func TestEmbeddedStoreLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Close()
-	if second, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: testLogger(t)}); !errors.Is(err, dirlock.ErrLocked) {
+	if second, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dir, Port: -1, Logger: stacktest.Logger(t)}); !errors.Is(err, dirlock.ErrLocked) {
 		if second != nil {
 			second.Close()
 		}

@@ -6,25 +6,20 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/client"
 	"github.com/orderflow/orderflow/engine"
-	"github.com/orderflow/orderflow/feed"
 	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
-	"github.com/orderflow/orderflow/sim"
+	"github.com/orderflow/orderflow/stacktest"
 )
-
-var testDialLimiter = feed.NewDialLimiter(1<<16, time.Second)
 
 // publishedRun is one replay of a recording through a service into an
 // embedded bus.
@@ -46,105 +41,14 @@ type publishedRun struct {
 // service holds every recorded trade and the publisher has drained.
 func runToBus(t *testing.T, file string, want []recTrade, lastU int64, pc bus.PublisherConfig) *publishedRun {
 	t.Helper()
-	rec, err := sim.LoadRecording("", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sim.New(sim.Config{Recording: rec, Speed: -1, Paused: true, WeightLimit: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("sim close: %v", err)
-		}
-	}()
 	b := mustBus(t, bus.StreamConfig{})
-	pc.Market = srv.Market()
-	pc.Logger = testLogger(t)
-	pub, err := bus.NewPublisher(b.nc, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws, rest := srv.URL()
-	svc, err := service.New(service.Config{Symbols: srv.Symbols(), Market: srv.Market(), WSURL: ws, RESTURL: rest,
-		TradeChannel: binance.ChannelTrade, Backfill: -1, LogTrades: -1, Logger: testLogger(t), DialLimiter: testDialLimiter,
+	f := stacktest.StartFeed(t, stacktest.FeedConfig{File: file, Conn: b.nc, Publisher: pc,
 		Flow: flow.Config{BarIntervals: []time.Duration{time.Minute}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.AddEventHook(pub.Hook)
-	// The replay runs as fast as the service reads, so a book synced late
-	// would leave little to check: pause at the first trade until the
-	// book is synced (the simulator answers REST while paused).
-	var firstTrade sync.Once
-	paused := make(chan struct{})
-	svc.AddEventHook(func(ev service.Event) {
-		if ev.Trade != nil {
-			firstTrade.Do(func() { srv.Pause(); close(paused) })
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- pub.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-runErr
-	}()
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = svc.Stop(context.Background())
-		}
-	}()
-	waitFor(t, "service connected", 20*time.Second, func() bool {
-		st := svc.Status()
-		return st.State == "running" && len(st.Streams) > 0 && !slices.ContainsFunc(st.Streams, func(s service.StreamStatus) bool { return s.State != "connected" })
-	})
-	srv.Play()
-	<-paused
-	state := func() (depthSeen, synced bool) {
-		_ = svc.ViewSymbol(srv.Symbols()[0], func(s *engine.Symbol) error {
-			depthSeen, synced = s.DepthTime != 0, s.Synced()
-			return nil
-		})
-		return
-	}
-	waitFor(t, "book synced", 30*time.Second, func() bool {
-		seen, synced := state()
-		if !seen { // no depth event yet to start the sync: let a little through
-			srv.Play()
-			time.Sleep(2 * time.Millisecond)
-			srv.Pause()
-		}
-		return synced
-	})
-	srv.Play()
-	lastID := want[len(want)-1].ID
+	srv, svc, pub := f.Sim, f.Service, f.Publisher
 	out := &publishedRun{b: b, pub: pub, kind: srv.Market(), sym: srv.Symbols()[0],
 		book: map[string][2][]market.Level{}, bookU: map[string]int64{}, last: map[string]int64{}}
-	waitFor(t, fmt.Sprintf("trade %d in the service", lastID), 120*time.Second, func() bool {
-		var got int64
-		_ = svc.ViewSymbol(out.sym, func(s *engine.Symbol) error { got = s.Flow.Totals().LastID; return nil })
-		return got >= lastID
-	})
+	f.WaitCaughtUp(t, want[len(want)-1].ID, lastU)
 	<-srv.Done()
-	waitFor(t, fmt.Sprintf("book at update %d", lastU), 60*time.Second, func() bool {
-		var u int64
-		_ = svc.ViewSymbol(out.sym, func(s *engine.Symbol) error {
-			if s.Synced() {
-				u = s.Book().UpdateID()
-			}
-			return nil
-		})
-		return u == lastU
-	})
 	_ = svc.View(func(e *engine.Engine) error {
 		for _, s := range e.Symbols() {
 			if s.Name == out.sym {
@@ -159,17 +63,10 @@ func runToBus(t *testing.T, file string, want []recTrade, lastU int64, pc bus.Pu
 		}
 		return nil
 	})
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stopCancel()
-	if err := svc.Stop(stopCtx); err != nil {
-		t.Fatalf("stop: %v", err)
+	f.StopService(t)
+	if err := f.StopPublisher(); err != nil {
+		t.Fatal(err)
 	}
-	stopped = true
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatalf("publisher: %v", err)
-	}
-	runErr <- nil
 	st := pub.Stats()
 	t.Logf("publisher: queued %v sent %d acked %d duplicates %d failed %d dropped %v", st.Queued, st.Sent, st.Acked, st.Duplicates, st.Failed, st.Dropped)
 	for r, n := range st.Dropped {
@@ -181,17 +78,6 @@ func runToBus(t *testing.T, file string, want []recTrade, lastU int64, pc bus.Pu
 		t.Errorf("sent %d, acked %d, failed %d", st.Sent, st.Acked, st.Failed)
 	}
 	return out
-}
-
-func waitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", bound, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestSimToBus replays real recordings (spot and USD-M) through the
@@ -213,7 +99,7 @@ func TestSimToBus(t *testing.T) {
 		{"USDMBTCUSDT", "hft-usdm-btcusdt-20240718.txt.gz", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			file := testdata(tc.file)
+			file := stacktest.Testdata(tc.file)
 			want, lastU := recordedTrades(t, file, tc.usdm)
 			// Periodic snapshots every 10 s of exchange time, so the
 			// replay checks the rebuilt book many times.
@@ -389,7 +275,7 @@ func checkBook(t *testing.T, r *publishedRun) {
 func checkRepublish(t *testing.T, r *publishedRun, want []recTrade) {
 	subj := bus.Subject(r.kind, r.sym, bus.TopicTrades)
 	before := countSubject(t, r.b, subj)
-	pub, err := bus.NewPublisher(r.b.nc, bus.PublisherConfig{Market: r.kind, Logger: testLogger(t)})
+	pub, err := bus.NewPublisher(r.b.nc, bus.PublisherConfig{Market: r.kind, Logger: stacktest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/capture"
 	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 // realData reads a real recording with the project's capture reader and
@@ -82,7 +83,7 @@ var realFiles = []struct {
 func TestAppendIsEncodingJSON(t *testing.T) {
 	for _, rf := range realFiles {
 		t.Run(rf.kind.String(), func(t *testing.T) {
-			trades, deltas, snap := realData(t, testdata(rf.file), 0)
+			trades, deltas, snap := realData(t, stacktest.Testdata(rf.file), 0)
 			var buf []byte
 			for i := range trades {
 				tr := &trades[i]
@@ -182,7 +183,7 @@ func TestDecodeRefuses(t *testing.T) {
 // encoding/json) to a message it decodes to the same value. Seeds are real
 // encoded messages.
 func FuzzDecode(f *testing.F) {
-	trades, deltas, snap := realData(f, testdata("hft-usdm-btcusdt-20240718.txt.gz"), 20)
+	trades, deltas, snap := realData(f, stacktest.Testdata("hft-usdm-btcusdt-20240718.txt.gz"), 20)
 	for _, tr := range trades[:20] {
 		f.Add(bus.AppendTrade(nil, market.USDM, &tr))
 	}

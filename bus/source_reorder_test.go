@@ -26,11 +26,11 @@ type recMsg struct {
 	u     int64        // topic TopicBookDelta: last update id
 }
 
-// recordingMessages runs a recording through an engine (the publisher's
-// side) and returns the messages of the symbol with the most trades, in
-// publish order, and that engine's final book of the symbol.
-func recordingMessages(t *testing.T, name string, k market.Kind) (string, []recMsg, enginetest.State) {
-	t.Helper()
+// publishedMessages runs a recording through an engine (the publisher's
+// side) and returns the messages a publisher sends for each symbol, in
+// publish order, and the engine at the end.
+func publishedMessages(tb testing.TB, name string, k market.Kind) (map[string][]recMsg, *engine.Engine) {
+	tb.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	rec := filepath.Join(filepath.Dir(file), "..", "testdata", "binance", name)
 	msgs := map[string][]recMsg{}
@@ -47,8 +47,17 @@ func recordingMessages(t *testing.T, name string, k market.Kind) (string, []recM
 		},
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return msgs, e
+}
+
+// recordingMessages returns the published messages of the recording's
+// symbol with the most trades, in publish order, and the publishing
+// engine's final state of the symbol.
+func recordingMessages(t *testing.T, name string, k market.Kind) (string, []recMsg, enginetest.State) {
+	t.Helper()
+	msgs, e := publishedMessages(t, name, k)
 	var sym string
 	trades := func(s string) int {
 		return len(slices.DeleteFunc(slices.Clone(msgs[s]), func(m recMsg) bool { return m.topic != TopicTrades }))
@@ -96,7 +105,7 @@ func permute(msgs []recMsg, share float64, maxShift int, seed uint64) []recMsg {
 
 // sinkService starts a service driven by the test through a handler of
 // src for sym.
-func sinkService(t *testing.T, k market.Kind, sym string, src *Source) (*service.Service, *handler) {
+func sinkService(t testing.TB, k market.Kind, sym string, src *Source) (*service.Service, *handler) {
 	t.Helper()
 	ss := &sinkSource{got: make(chan *service.Sink, 1)}
 	svc, err := service.New(service.Config{Symbols: []string{sym}, Market: k, Source: ss, LogTrades: -1,

@@ -2,19 +2,15 @@ package bus_test
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/binance"
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/engine/enginetest"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/service"
-	"github.com/orderflow/orderflow/sim"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 var consumerFlow = flow.Config{BarIntervals: []time.Duration{time.Minute, 5 * time.Minute}}
@@ -36,7 +32,7 @@ func stateOf(t *testing.T, s *service.Service, sym string) enginetest.State {
 // and book update id.
 func caughtUp(t *testing.T, what string, s *service.Service, sym string, want enginetest.State) {
 	t.Helper()
-	waitFor(t, what, 120*time.Second, func() bool {
+	stacktest.WaitFor(t, what, 120*time.Second, func() bool {
 		var last, u int64
 		_ = s.ViewSymbol(sym, func(e *engine.Symbol) error {
 			last = e.Flow.Totals().LastID
@@ -76,115 +72,33 @@ func TestConsumersEqualSingleProcess(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			file := testdata(tc.file)
+			file := stacktest.Testdata(tc.file)
 			want, lastU := recordedTrades(t, file, tc.usdm)
-			rec, err := sim.LoadRecording("", file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := sim.New(sim.Config{Recording: rec, Speed: -1, Paused: true, WeightLimit: 1 << 30})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if err := srv.Close(); err != nil {
-					t.Errorf("sim close: %v", err)
-				}
-			}()
-			sym, kind := srv.Symbols()[0], srv.Market()
 			b := mustBus(t, bus.StreamConfig{})
-			pub, err := bus.NewPublisher(b.nc, bus.PublisherConfig{Market: kind, SnapshotEvery: 5 * time.Second, Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ws, rest := srv.URL()
-			feedSvc, err := service.New(service.Config{Symbols: srv.Symbols(), Market: kind, WSURL: ws, RESTURL: rest,
-				TradeChannel: binance.ChannelTrade, Backfill: -1, LogTrades: -1, Logger: testLogger(t), DialLimiter: testDialLimiter,
-				Flow: consumerFlow})
-			if err != nil {
-				t.Fatal(err)
-			}
-			feedSvc.AddEventHook(pub.Hook)
-			var firstTrade sync.Once
-			paused := make(chan struct{})
-			feedSvc.AddEventHook(func(ev service.Event) {
-				if ev.Trade != nil {
-					firstTrade.Do(func() { srv.Pause(); close(paused) })
-				}
-			})
-			ctx, cancel := context.WithCancel(context.Background())
-			pubErr := make(chan error, 1)
-			go func() { pubErr <- pub.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-pubErr; err != nil {
-					t.Errorf("publisher: %v", err)
-				}
-			}()
+			f := stacktest.NewFeed(t, stacktest.FeedConfig{File: file, Conn: b.nc,
+				Publisher: bus.PublisherConfig{SnapshotEvery: 5 * time.Second}, Flow: consumerFlow})
+			feedSvc, sym, kind := f.Service, f.Sim.Symbols()[0], f.Sim.Market()
 
-			liveSrc, err := bus.NewSource(bus.SourceConfig{Conn: b.nc, Name: "bus", Logger: testLogger(t)})
+			liveSrc, err := bus.NewSource(bus.SourceConfig{Conn: b.nc, Name: "bus", Logger: stacktest.Logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			live, err := service.New(service.Config{Symbols: []string{sym}, Market: kind, Source: liveSrc, Flow: consumerFlow,
-				LogTrades: -1, Logger: testLogger(t)})
+				LogTrades: -1, Logger: stacktest.Logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := live.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			defer stopSvc(t, live)
+			defer stacktest.StopService(t, live)
 
-			if err := feedSvc.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			feedStopped := false
-			defer func() {
-				if !feedStopped {
-					stopSvc(t, feedSvc)
-				}
-			}()
-			waitFor(t, "feed connected", 20*time.Second, func() bool {
-				st := feedSvc.Status()
-				return st.State == "running" && len(st.Streams) > 0 && !slices.ContainsFunc(st.Streams, func(s service.StreamStatus) bool { return s.State != "connected" })
-			})
-			srv.Play()
-			<-paused
-			// Sync the book before the trades stream on (as in TestSimToBus),
-			// so most of the recording is checked with a book.
-			waitFor(t, "book synced", 30*time.Second, func() bool {
-				var seen, synced bool
-				_ = feedSvc.ViewSymbol(sym, func(s *engine.Symbol) error {
-					seen, synced = s.DepthTime != 0, s.Synced()
-					return nil
-				})
-				if !seen {
-					srv.Play()
-					time.Sleep(2 * time.Millisecond)
-					srv.Pause()
-				}
-				return synced
-			})
-			srv.Play()
-			lastID := want[len(want)-1].ID
-			waitFor(t, fmt.Sprintf("trade %d and update %d in the feed", lastID, lastU), 120*time.Second, func() bool {
-				var id, u int64
-				_ = feedSvc.ViewSymbol(sym, func(s *engine.Symbol) error {
-					id = s.Flow.Totals().LastID
-					if s.Synced() {
-						u = s.Book().UpdateID()
-					}
-					return nil
-				})
-				return id >= lastID && u == lastU
-			})
+			// The live consumer runs before the feed starts: it follows the
+			// bus while the recording streams.
+			f.Start(t)
+			f.WaitCaughtUp(t, want[len(want)-1].ID, lastU)
 			single := stateOf(t, feedSvc, sym)
-			stopSvc(t, feedSvc)
-			feedStopped = true
+			f.StopService(t)
 			if single.Totals.Trades < 1000 || len(single.Bars[time.Minute]) < 3 || !single.Synced {
 				t.Fatalf("too little to compare: %d trades, %d bars, synced %v", single.Totals.Trades, len(single.Bars[time.Minute]), single.Synced)
 			}
@@ -219,19 +133,19 @@ func TestConsumersEqualSingleProcess(t *testing.T) {
 			}
 			check("RestartedConsumer", live, liveSrc, before)
 
-			lateSrc, err := bus.NewSource(bus.SourceConfig{Conn: b.nc, Name: "bus", Logger: testLogger(t)})
+			lateSrc, err := bus.NewSource(bus.SourceConfig{Conn: b.nc, Name: "bus", Logger: stacktest.Logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			late, err := service.New(service.Config{Symbols: []string{sym}, Market: kind, Source: lateSrc, Flow: consumerFlow,
-				LogTrades: -1, Logger: testLogger(t)})
+				LogTrades: -1, Logger: stacktest.Logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := late.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			defer stopSvc(t, late)
+			defer stacktest.StopService(t, late)
 			check("LateConsumer", late, lateSrc, bus.SourceStats{})
 			// A symbol removed and added again at run time gets a new
 			// consumer that replays its retention into fresh state.
@@ -244,14 +158,5 @@ func TestConsumersEqualSingleProcess(t *testing.T) {
 			}
 			check("ReaddedSymbol", late, lateSrc, before)
 		})
-	}
-}
-
-func stopSvc(t *testing.T, s *service.Service) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Stop(ctx); err != nil {
-		t.Errorf("stop: %v", err)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // readyTimeout bounds the wait for a node to accept clients and for a
@@ -242,4 +244,35 @@ func (c *Cluster) StreamLeader(stream string) *Node {
 		}
 	}
 	return nil
+}
+
+// Connect connects a client to urls (one URL or several, comma-separated)
+// that reconnects forever every 50 ms, with opts after those, and closes
+// it at the end of the test. It returns the connection and its JetStream
+// context.
+func Connect(tb testing.TB, urls string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(urls, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		tb.Fatalf("connect %s: %v", urls, err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
+}
+
+// WaitFor polls cond every 10 ms until it holds, and fails the test when
+// bound passes first. The bound is how long a test waits, not a property.
+func WaitFor(tb testing.TB, what string, bound time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

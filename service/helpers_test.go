@@ -11,9 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -22,20 +20,17 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/orderflow/orderflow/engine"
-	"github.com/orderflow/orderflow/feed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/rest"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func testdata(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata", "binance", name)
-}
+var testdata = stacktest.Testdata
 
 var (
 	spotBTC    = []string{testdata("hft-spot-btcusdt-20240808.txt.gz"), testdata("hft-spot-btcusdt-20240809.txt.gz")}
@@ -72,38 +67,14 @@ func startSim(t testing.TB, cfg sim.Config) *sim.Server {
 	if cfg.WeightLimit == 0 {
 		cfg.WeightLimit = 1 << 30
 	}
-	srv, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("sim close: %v", err)
-		}
-	})
-	return srv
+	return stacktest.StartSim(t, cfg)
 }
 
 // testDialLimiter replaces the process-wide 300-per-5-minutes limiter:
 // loopback tests dial thousands of times.
-var testDialLimiter = feed.NewDialLimiter(1<<16, time.Second)
+var testDialLimiter = stacktest.DialLimiter
 
-func testLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+var testLogger = stacktest.Logger
 
 // waitSlack stretches every wait of these helpers: a bound is how long a
 // test is willing to wait for a condition, not a property under test, and

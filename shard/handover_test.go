@@ -76,12 +76,7 @@ func (f *fakeSet) RemoveSymbol(_ context.Context, s string) error {
 // it warm-starts; a bad message id gives the lease back (error).
 func TestServiceHooksContinueFromBus(t *testing.T) {
 	n := natstest.StartNode(t)
-	nc, err := nats.Connect(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, n.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: bus.StreamName, Subjects: []string{bus.SubjectPrefix + ".>"}}); err != nil {

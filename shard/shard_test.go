@@ -199,13 +199,7 @@ func (f *fleet) waitConverged(kv jetstream.KeyValue, d time.Duration, what strin
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	natstest.WaitFor(t, what, d, ok)
 }
 
 func symbols(n int) []string {
@@ -218,19 +212,12 @@ func symbols(n int) []string {
 
 func leasesKV(t *testing.T, url string) jetstream.KeyValue {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, url)
 	var kv jetstream.KeyValue
 	waitFor(t, 60*time.Second, "the leases bucket", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
+		var err error
 		kv, err = js.KeyValue(ctx, shard.LeasesBucket)
 		return err == nil
 	})
@@ -242,12 +229,7 @@ func leasesKV(t *testing.T, url string) jetstream.KeyValue {
 // primitive the leases stand on, checked on our server build.
 func TestLeaseCreateRace(t *testing.T) {
 	n := natstest.StartNode(t)
-	nc, err := nats.Connect(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, n.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	_, leases, err := shard.Buckets(ctx, js, 5*time.Second, 1)
@@ -491,12 +473,7 @@ func testLogger(id string) *slog.Logger {
 // frees its leases.
 func TestMemberAdoptsBucketTTL(t *testing.T) {
 	n := natstest.StartNode(t)
-	nc, err := nats.Connect(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := natstest.Connect(t, n.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, _, err := shard.Buckets(ctx, js, time.Second, 1); err != nil {

@@ -11,42 +11,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/natstest"
 )
 
 // TestRunBusRejectsBadFlags: bus flag mistakes exit 2 before anything
 // starts.
 func TestRunBusRejectsBadFlags(t *testing.T) {
 	runTestNoLeaks(t)
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"NotNATS", []string{"--bus", "http://127.0.0.1:4222"}, "--bus"},
-		{"OneOfSeveralNotNATS", []string{"--bus", "nats://a:4222,b:4222"}, "--bus"},
-		{"ShortRetention", []string{"--bus", "embedded", "--bus-retention", "1s"}, "--bus-retention"},
-		{"ReplicasEmbedded", []string{"--bus", "embedded", "--bus-replicas", "3"}, "--bus-replicas"},
-		{"TooManyReplicas", []string{"--bus", "nats://127.0.0.1:4222", "--bus-replicas", "7"}, "--bus-replicas"},
-		{"BadListen", []string{"--bus", "embedded", "--bus-listen", "4222"}, "--bus-listen"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			env, _, stderr := runTestEnv(nil)
-			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
-			code := runMain(env, args)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
-			}
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Fatalf("data directory touched before the flags were checked: %v", err)
-			}
-		})
-	}
+	runTestRefused(t, []runRefusal{
+		{"NotNATS", []string{"--bus", "http://127.0.0.1:4222"}, nil, "--bus"},
+		{"OneOfSeveralNotNATS", []string{"--bus", "nats://a:4222,b:4222"}, nil, "--bus"},
+		{"ShortRetention", []string{"--bus", "embedded", "--bus-retention", "1s"}, nil, "--bus-retention"},
+		{"ReplicasEmbedded", []string{"--bus", "embedded", "--bus-replicas", "3"}, nil, "--bus-replicas"},
+		{"TooManyReplicas", []string{"--bus", "nats://127.0.0.1:4222", "--bus-replicas", "7"}, nil, "--bus-replicas"},
+		{"BadListen", []string{"--bus", "embedded", "--bus-listen", "4222"}, nil, "--bus-listen"},
+	})
 }
 
 // TestRunBusEmbedded: `orderflow run --bus embedded` against the simulator
@@ -82,15 +65,7 @@ func TestRunBusEmbedded(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nats")); err != nil {
 		t.Fatalf("no JetStream store under the data directory: %v", err)
 	}
-	nc, err := nats.Connect("nats://" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := natstest.Connect(t, "nats://"+addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, bus.StreamName)

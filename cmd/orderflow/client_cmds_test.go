@@ -27,7 +27,7 @@ import (
 func clientTestAPI(t *testing.T) (string, *service.Service, *sim.Server, *api.Server) {
 	t.Helper()
 	runTestNoLeaks(t)
-	dir := filepath.Dir(runTestRecording(t))
+	dir := filepath.Dir(runTestRecording())
 	srv, err := sim.New(sim.Config{Files: []string{filepath.Join(dir, "hft-spot-btcusdt-20240808.txt.gz"),
 		filepath.Join(dir, "hft-spot-btcusdt-20240809.txt.gz")}, Speed: -1, Paused: true})
 	if err != nil {

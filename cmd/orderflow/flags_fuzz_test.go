@@ -204,7 +204,7 @@ func TestFlagsRefusedBeforeStart(t *testing.T) {
 	guard := make(chan os.Signal, 16)
 	signal.Notify(guard, syscall.SIGTERM)
 	defer signal.Stop(guard)
-	rec := runTestRecording(t) // a real recording, so only the flag is wrong
+	rec := runTestRecording() // a real recording, so only the flag is wrong
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,14 +16,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/orderflow/orderflow/dirlock"
+	"github.com/orderflow/orderflow/natstest"
 	"github.com/orderflow/orderflow/sim"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
-// runTestdata is a bundled recording (spot, 10 symbols, real aggTrades).
-func runTestRecording(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "binance", "cryptofeed-spot-10sym-20210405.txt.gz")
+// runTestRecording is a bundled recording (spot, 10 symbols, real
+// aggTrades).
+func runTestRecording() string {
+	return stacktest.Testdata("cryptofeed-spot-10sym-20210405.txt.gz")
 }
 
 // runTestNoLeaks checks, after every other cleanup (the simulator's),
@@ -38,18 +37,7 @@ func runTestNoLeaks(t *testing.T) {
 // runTestSim starts a looping simulator for the run command's tests.
 func runTestSim(t *testing.T) (ws, rest string) {
 	t.Helper()
-	srv, err := sim.New(sim.Config{Files: []string{runTestRecording(t)}, Speed: 20, Loop: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("sim close: %v", err)
-		}
-	})
+	srv := stacktest.StartSim(t, sim.Config{Files: []string{runTestRecording()}, Speed: 20, Loop: true})
 	return srv.URL()
 }
 
@@ -77,15 +65,38 @@ func runTestEnv(env map[string]string) (*environ, *runTestBuffer, *runTestBuffer
 	return &environ{stdout: out, stderr: errb, getenv: func(k string) string { return env[k] }}, out, errb
 }
 
+// runRefusal is one mistake in `orderflow run`'s flags or environment and
+// what its message must contain.
+type runRefusal struct {
+	name string
+	args []string
+	env  map[string]string
+	want string
+}
+
+// runTestRefused runs each case as a subtest: `orderflow run` (with
+// unreachable endpoints and no API) must exit 2 with a message containing
+// want before anything starts: no data directory is created.
+func runTestRefused(t *testing.T, cases []runRefusal) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			env, _, stderr := runTestEnv(tc.env)
+			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
+			if code := runMain(env, args); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Fatalf("data directory touched before the flags were checked: %v", err)
+			}
+		})
+	}
+}
+
 func runTestWait(t *testing.T, what string, bound time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", bound, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	natstest.WaitFor(t, what, bound, cond)
 }
 
 // TestRunRejectsBadFlags: every malformed flag or environment variable is
@@ -93,12 +104,7 @@ func runTestWait(t *testing.T, what string, bound time.Duration, cond func() boo
 // directory is created, no connection is made).
 func TestRunRejectsBadFlags(t *testing.T) {
 	runTestNoLeaks(t)
-	cases := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want string
-	}{
+	cases := []runRefusal{
 		{"UnknownFlag", []string{"--nope"}, nil, "flag provided but not defined: -nope"},
 		{"BadMarket", []string{"--market", "coinm"}, nil, "--market"},
 		{"BadSymbol", []string{"--symbols", "BTC-USDT"}, nil, `--symbols: service: symbol "BTC-USDT"`},
@@ -140,20 +146,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"BadEnvWindows", nil, map[string]string{"ORDERFLOW_WINDOWS": "1x"}, `--windows: "1x"`},
 		{"FlagWinsButBadEnvStillChecked", []string{"--market", "spot"}, map[string]string{"ORDERFLOW_BACKFILL": "x"}, "ORDERFLOW_BACKFILL"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			env, _, stderr := runTestEnv(tc.env)
-			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
-			code := runMain(env, args)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
-			}
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Fatalf("data directory touched before the flags were checked: %v", err)
-			}
-		})
-	}
+	runTestRefused(t, cases)
 }
 
 // TestRunSecondInstanceRefused: a second `orderflow run` on the same data

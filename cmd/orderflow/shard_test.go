@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/natstest"
@@ -21,26 +17,13 @@ import (
 // anything starts.
 func TestRunShardRejectsBadFlags(t *testing.T) {
 	runTestNoLeaks(t)
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"NoBus", []string{"--shard"}, "--shard needs --bus"},
-		{"ShortTTL", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--lease-ttl", "100ms"}, "--lease-ttl"},
-		{"Replicas", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--shard-replicas", "9"}, "--shard-replicas"},
-		{"BadID", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--shard-id", "a.b"}, "--shard-id"},
-		{"WithSourceBus", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--source", "bus"}, "--shard"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			env, _, stderr := runTestEnv(nil)
-			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
-			if code := runMain(env, args); code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
-			}
-		})
-	}
+	runTestRefused(t, []runRefusal{
+		{"NoBus", []string{"--shard"}, nil, "--shard needs --bus"},
+		{"ShortTTL", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--lease-ttl", "100ms"}, nil, "--lease-ttl"},
+		{"Replicas", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--shard-replicas", "9"}, nil, "--shard-replicas"},
+		{"BadID", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--shard-id", "a.b"}, nil, "--shard-id"},
+		{"WithSourceBus", []string{"--shard", "--bus", "nats://127.0.0.1:1", "--source", "bus"}, nil, "--shard"},
+	})
 }
 
 // TestRunShard: two `orderflow run --bus nats://... --shard` instances
@@ -75,15 +58,7 @@ func TestRunShard(t *testing.T) {
 			}
 		}
 	}()
-	nc, err := nats.Connect(node.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, node.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	owners := func() map[string]string {

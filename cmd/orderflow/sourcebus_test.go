@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,29 +16,13 @@ import (
 // anything starts.
 func TestRunSourceBusRejectsBadFlags(t *testing.T) {
 	runTestNoLeaks(t)
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"UnknownSource", []string{"--source", "kafka"}, "--source"},
-		{"BusSourceWithoutBus", []string{"--source", "bus"}, "--source bus"},
-		{"BusSourceEmbedded", []string{"--source", "bus", "--bus", "embedded"}, "--source bus"},
-		{"NegativeReplay", []string{"--source", "bus", "--bus", "nats://127.0.0.1:1", "--bus-replay=-1m"}, "--bus-replay"},
-		{"ReplayWithoutBusSource", []string{"--bus-replay", "1h"}, "--bus-replay"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			env, _, stderr := runTestEnv(nil)
-			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
-			if code := runMain(env, args); code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
-			}
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Fatalf("data directory touched before the flags were checked: %v", err)
-			}
-		})
-	}
+	runTestRefused(t, []runRefusal{
+		{"UnknownSource", []string{"--source", "kafka"}, nil, "--source"},
+		{"BusSourceWithoutBus", []string{"--source", "bus"}, nil, "--source bus"},
+		{"BusSourceEmbedded", []string{"--source", "bus", "--bus", "embedded"}, nil, "--source bus"},
+		{"NegativeReplay", []string{"--source", "bus", "--bus", "nats://127.0.0.1:1", "--bus-replay=-1m"}, nil, "--bus-replay"},
+		{"ReplayWithoutBusSource", []string{"--bus-replay", "1h"}, nil, "--bus-replay"},
+	})
 }
 
 func freeAddr(t *testing.T) string {
