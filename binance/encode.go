@@ -109,21 +109,17 @@ func appendLevels(dst []byte, k string, levels []market.Level) []byte {
 	return append(dst, ']')
 }
 
-// AppendAggTrade appends an aggTrade event (spot "Aggregate Trade Streams",
-// USD-M "Aggregate Trade Streams"): spot
-// {"e":"aggTrade","E","s","a","p","q","f","l","T","m","M":true}; USD-M puts
-// "a" before "s" and has no "M".
-func AppendAggTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
+// appendEvent opens a stream event: {"e":event,"E":eventTime.
+func appendEvent(dst []byte, event string, eventTime int64) []byte {
 	dst = append(dst, '{')
-	dst = appendStrField(dst, "e", "aggTrade")
-	dst = appendIntField(dst, "E", t.EventTime)
-	if kind == market.USDM {
-		dst = appendIntField(dst, "a", t.ID)
-		dst = appendStrField(dst, "s", t.Symbol)
-	} else {
-		dst = appendStrField(dst, "s", t.Symbol)
-		dst = appendIntField(dst, "a", t.ID)
-	}
+	dst = appendStrField(dst, "e", event)
+	return appendIntField(dst, "E", eventTime)
+}
+
+// appendAggTail appends what follows an aggregate trade's id in both the
+// stream event and the REST body: "p","q","f","l","T","m", and "M":true
+// on spot.
+func appendAggTail(dst []byte, t *market.Trade, kind market.Kind) []byte {
 	dst = appendDecField(dst, "p", t.Price)
 	dst = appendDecField(dst, "q", t.Qty)
 	dst = appendIntField(dst, "f", t.FirstID)
@@ -133,6 +129,23 @@ func AppendAggTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
 	if kind == market.Spot {
 		dst = appendBoolField(dst, "M", true)
 	}
+	return dst
+}
+
+// AppendAggTrade appends an aggTrade event (spot "Aggregate Trade Streams",
+// USD-M "Aggregate Trade Streams"): spot
+// {"e":"aggTrade","E","s","a","p","q","f","l","T","m","M":true}; USD-M puts
+// "a" before "s" and has no "M".
+func AppendAggTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
+	dst = appendEvent(dst, "aggTrade", t.EventTime)
+	if kind == market.USDM {
+		dst = appendIntField(dst, "a", t.ID)
+		dst = appendStrField(dst, "s", t.Symbol)
+	} else {
+		dst = appendStrField(dst, "s", t.Symbol)
+		dst = appendIntField(dst, "a", t.ID)
+	}
+	dst = appendAggTail(dst, t, kind)
 	return append(dst, '}')
 }
 
@@ -141,9 +154,7 @@ func AppendAggTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
 // {"e":"trade","E","T","s","t","p","q","X":"MARKET","m"}. The trade id is
 // t.ID.
 func AppendTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
-	dst = append(dst, '{')
-	dst = appendStrField(dst, "e", "trade")
-	dst = appendIntField(dst, "E", t.EventTime)
+	dst = appendEvent(dst, "trade", t.EventTime)
 	if kind == market.USDM {
 		dst = appendIntField(dst, "T", t.Time)
 	}
@@ -167,9 +178,7 @@ func AppendTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
 // {"e":"depthUpdate","E","s","U","u","b","a"}; USD-M adds "T" after "E" and
 // "pu" after "u".
 func AppendDepthUpdate(dst []byte, u *market.DepthUpdate, kind market.Kind) []byte {
-	dst = append(dst, '{')
-	dst = appendStrField(dst, "e", "depthUpdate")
-	dst = appendIntField(dst, "E", u.EventTime)
+	dst = appendEvent(dst, "depthUpdate", u.EventTime)
 	if kind == market.USDM {
 		dst = appendIntField(dst, "T", u.TransactTime)
 	}
@@ -231,15 +240,7 @@ func AppendAggTradesREST(dst []byte, trades []market.Trade, kind market.Kind) []
 		}
 		dst = append(dst, '{')
 		dst = appendIntField(dst, "a", t.ID)
-		dst = appendDecField(dst, "p", t.Price)
-		dst = appendDecField(dst, "q", t.Qty)
-		dst = appendIntField(dst, "f", t.FirstID)
-		dst = appendIntField(dst, "l", t.LastID)
-		dst = appendIntField(dst, "T", t.Time)
-		dst = appendBoolField(dst, "m", t.BuyerMaker)
-		if kind == market.Spot {
-			dst = appendBoolField(dst, "M", true)
-		}
+		dst = appendAggTail(dst, t, kind)
 		dst = append(dst, '}')
 	}
 	return append(dst, ']')

@@ -226,16 +226,8 @@ func (s *scanner) num() (start, end int, intOnly bool, err error) {
 	intOnly = true
 	if i < len(b) && b[i] == '.' {
 		intOnly = false
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			if i >= len(b) {
-				return 0, 0, false, s.eof()
-			}
-			return 0, 0, false, errAt(i, fmt.Errorf("%w: no digits after '.' in number", ErrSyntax))
+		if i, err = s.digits(i+1, "after '.' in number"); err != nil {
+			return 0, 0, false, err
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -244,19 +236,29 @@ func (s *scanner) num() (start, end int, intOnly bool, err error) {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			if i >= len(b) {
-				return 0, 0, false, s.eof()
-			}
-			return 0, 0, false, errAt(i, fmt.Errorf("%w: no digits in exponent", ErrSyntax))
+		if i, err = s.digits(i, "in exponent"); err != nil {
+			return 0, 0, false, err
 		}
 	}
 	s.i = i
 	return start, i, intOnly, nil
+}
+
+// digits skips the digits from b[i] (a fraction's or an exponent's), of
+// which there must be one at least: none is a syntax error naming where
+// they were wanted.
+func (s *scanner) digits(i int, where string) (int, error) {
+	d := i
+	for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
+		i++
+	}
+	if i == d {
+		if i >= len(s.b) {
+			return i, s.eof()
+		}
+		return i, errAt(i, fmt.Errorf("%w: no digits %s", ErrSyntax, where))
+	}
+	return i, nil
 }
 
 // lit consumes the literal word (true, false, null).
