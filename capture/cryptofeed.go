@@ -52,20 +52,13 @@ func (r *cryptofeedReader) Next() (*Record, error) {
 	}
 	for {
 		ln, err := r.lr.next()
+		blank, err := countLine(ln, err, &r.stats, &r.err)
 		if err != nil {
-			var le *LineError
-			if errors.As(err, &le) {
-				r.stats.Lines++
-				r.stats.Errors++
-				return nil, err
-			}
-			r.err = err
 			return nil, err
 		}
-		r.stats.Lines++
 		b := ln.b
 		switch {
-		case len(bytes.TrimSpace(b)) == 0, bytes.HasPrefix(b, prefixConfig):
+		case blank, bytes.HasPrefix(b, prefixConfig):
 			r.stats.Skipped++
 			continue
 		case bytes.HasPrefix(b, []byte("wss://")), bytes.HasPrefix(b, []byte("ws://")):

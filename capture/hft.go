@@ -151,18 +151,11 @@ func (r *hftReader) Next() (*Record, error) {
 	}
 	for {
 		ln, err := r.nextLine()
+		blank, err := countLine(ln, err, &r.stats, &r.err)
 		if err != nil {
-			var le *LineError
-			if errors.As(err, &le) {
-				r.stats.Lines++
-				r.stats.Errors++
-				return nil, err
-			}
-			r.err = err
 			return nil, err
 		}
-		r.stats.Lines++
-		if len(bytes.TrimSpace(ln.b)) == 0 {
+		if blank {
 			r.stats.Skipped++
 			continue
 		}

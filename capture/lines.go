@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"errors"
 	"fmt"
@@ -33,6 +34,26 @@ type textLine struct {
 	off int64
 	// unterminated is set for a last line without "\n": it may be torn.
 	unterminated bool
+}
+
+// countLine counts in st the line a reader has just read (err is what
+// reading it returned): a *LineError (a line too long, say) is a line with
+// an error that the reader goes on after; any other error (io.EOF, a
+// stream error) ends the reader: it is kept in *end. blank reports a line
+// of white space only, which the caller skips and counts as skipped.
+func countLine(ln textLine, err error, st *Stats, end *error) (blank bool, _ error) {
+	if err != nil {
+		var le *LineError
+		if errors.As(err, &le) {
+			st.Lines++
+			st.Errors++
+			return false, err
+		}
+		*end = err
+		return false, err
+	}
+	st.Lines++
+	return len(bytes.TrimSpace(ln.b)) == 0, nil
 }
 
 // next returns the next line. io.EOF ends the stream; a line longer than

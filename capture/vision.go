@@ -79,18 +79,11 @@ func (r *visionReader) Next() (*Record, error) {
 	}
 	for {
 		ln, err := r.lr.next()
+		blank, err := countLine(ln, err, &r.stats, &r.err)
 		if err != nil {
-			var le *LineError
-			if errors.As(err, &le) {
-				r.stats.Lines++
-				r.stats.Errors++
-				return nil, err
-			}
-			r.err = err
 			return nil, err
 		}
-		r.stats.Lines++
-		if len(bytes.TrimSpace(ln.b)) == 0 {
+		if blank {
 			r.stats.Skipped++
 			continue
 		}
