@@ -18,7 +18,7 @@ import (
 )
 
 // realFrames reads the first n frames of a bundled recording.
-func realFrames(t *testing.T, n int) [][]byte {
+func realFrames(t testing.TB, n int) [][]byte {
 	t.Helper()
 	r, err := capture.Open(filepath.Join("..", "testdata", "binance", "hft-spot-btcusdt-20240808.txt.gz"), capture.OpenOptions{})
 	if err != nil {
@@ -79,8 +79,10 @@ func (f *fullAfter) Write(p []byte) (int, error) {
 	return f.full.Write(p)
 }
 
-// readAll returns the records of capture files, failing on a torn file.
-func readAll(t *testing.T, files ...string) []capture.Record {
+// ReadCaptureFiles returns the records of capture files, failing on a
+// torn file. Exported for the external tests (capture_test.go); it exists
+// in test builds only.
+func ReadCaptureFiles(t testing.TB, files ...string) []capture.Record {
 	t.Helper()
 	var out []capture.Record
 	for _, f := range files {
@@ -172,7 +174,7 @@ func TestCaptureBlockWriteENOSPC(t *testing.T) {
 	if errs := logs.errors(); len(errs) != 1 || !strings.HasPrefix(errs[0], "capture stopped") {
 		t.Fatalf("error logs %q: want exactly one", errs)
 	}
-	got := readAll(t, path)
+	got := ReadCaptureFiles(t, path)
 	if int64(len(got)) != st.Records {
 		t.Fatalf("the file holds %d records, the status counted %d written", len(got), st.Records)
 	}
@@ -205,7 +207,7 @@ func TestCaptureQueueFullCounted(t *testing.T) {
 	if st.Records != 8 || st.Dropped != 12 || st.Errors != 0 || !st.Active || st.Files != 1 {
 		t.Fatalf("status %+v: want 8 written, 12 dropped", st)
 	}
-	got := readAll(t, c.path)
+	got := ReadCaptureFiles(t, c.path)
 	if len(got) != 8 {
 		t.Fatalf("%d records in the file, want 8", len(got))
 	}
@@ -241,7 +243,7 @@ func TestCaptureRotates(t *testing.T) {
 	if st.Files < 3 || int64(len(files)) != st.Files || st.Records != int64(len(frames)) || st.Lost != 0 || st.Dropped != 0 {
 		t.Fatalf("status %+v, %d files", st, len(files))
 	}
-	got := readAll(t, files...) // Glob sorts: the names count up
+	got := ReadCaptureFiles(t, files...) // Glob sorts: the names count up
 	if len(got) != len(frames) {
 		t.Fatalf("%d records, want %d", len(got), len(frames))
 	}
@@ -270,7 +272,7 @@ func TestCaptureRotates(t *testing.T) {
 // frame: copy into a pooled buffer and queue. The queue is emptied with
 // the timer stopped (BenchmarkCaptureWriter measures the writer's side).
 func BenchmarkCaptureHook(b *testing.B) {
-	frames := benchFrames(b, 4096)
+	frames := realFrames(b, 4096)
 	cfg, err := (&CaptureConfig{Dir: b.TempDir(), Queue: 8192}).withDefaults()
 	if err != nil {
 		b.Fatal(err)
@@ -310,30 +312,11 @@ func BenchmarkCaptureHook(b *testing.B) {
 	}
 }
 
-func benchFrames(b *testing.B, n int) [][]byte {
-	r, err := capture.Open(filepath.Join("..", "testdata", "binance", "hft-spot-btcusdt-20240808.txt.gz"), capture.OpenOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	var out [][]byte
-	for len(out) < n {
-		rec, err := r.Next()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if rec.Kind == capture.Frame {
-			out = append(out, bytes.Clone(rec.Data))
-		}
-	}
-	return out
-}
-
 // BenchmarkCaptureWriter measures the writer goroutine's work per record
 // (compress, write, rotate checks) on real frames, without the queue: the
 // rate the disk side sustains, to compare with a feed's frame rate.
 func BenchmarkCaptureWriter(b *testing.B) {
-	frames := benchFrames(b, 4096)
+	frames := realFrames(b, 4096)
 	cfg, err := (&CaptureConfig{Dir: b.TempDir()}).withDefaults()
 	if err != nil {
 		b.Fatal(err)
@@ -388,7 +371,7 @@ func TestCaptureRunsKeepTheirOwnFiles(t *testing.T) {
 		t.Fatalf("both runs wrote %s", paths[0])
 	}
 	for i, p := range paths {
-		got := readAll(t, p)
+		got := ReadCaptureFiles(t, p)
 		if len(got) != 1 || !bytes.Equal(got[0].Data, frames[i]) {
 			t.Fatalf("%s: %d records, want run %d's one frame", p, len(got), i)
 		}

@@ -3,10 +3,7 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,7 +18,6 @@ import (
 	"github.com/orderflow/orderflow/market"
 	prom "github.com/orderflow/orderflow/metrics"
 	"github.com/orderflow/orderflow/replay"
-	"github.com/orderflow/orderflow/rest"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
 )
@@ -64,23 +60,8 @@ func captureFiles(t testing.TB, dir string) []string {
 func countRecords(t testing.TB, files ...string) map[capture.RecordKind]int64 {
 	t.Helper()
 	n := map[capture.RecordKind]int64{}
-	for _, f := range files {
-		r, err := capture.Open(f, capture.OpenOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				t.Fatalf("%s: %v", f, err)
-			}
-			n[rec.Kind]++
-		}
-		r.Close()
+	for _, rec := range service.ReadCaptureFiles(t, files...) {
+		n[rec.Kind]++
 	}
 	return n
 }
@@ -88,13 +69,8 @@ func countRecords(t testing.TB, files ...string) map[capture.RecordKind]int64 {
 // simSnapshot fetches a 100-level snapshot of the simulator's book.
 func simSnapshot(t testing.TB, srv *sim.Server, symbol string) market.DepthSnapshot {
 	t.Helper()
-	_, base := srv.URL()
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
-	rc, err := rest.New(rest.Options{BaseURL: base, Market: srv.Market(), HTTPClient: hc, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc, done := simREST(t, srv)
+	defer done()
 	var snap market.DepthSnapshot
 	if err := rc.DepthSnapshot(context.Background(), symbol, 100, &snap); err != nil {
 		t.Fatal(err)

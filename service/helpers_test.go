@@ -161,20 +161,29 @@ func waitServerConnsClosed(t testing.TB, srv *sim.Server, want int64) {
 	waitFor(t, fmt.Sprintf("simulator open connections = %d", want), 10*time.Second, func() bool { return srv.Stats().ConnsOpen == want })
 }
 
-// restTrades fetches every aggregate trade the simulator has published
-// for symbol, through REST (an independent path from the stream).
-func restTrades(t testing.TB, srv *sim.Server, symbol string) []market.Trade {
+// simREST is a REST client of the simulator on a transport of its own;
+// done closes its idle connections.
+func simREST(t testing.TB, srv *sim.Server) (rc *rest.Client, done func()) {
 	t.Helper()
 	_, base := srv.URL()
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
 	rc, err := rest.New(rest.Options{BaseURL: base, Market: srv.Market(), HTTPClient: hc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rc, hc.CloseIdleConnections
+}
+
+// restTrades fetches every aggregate trade the simulator has published
+// for symbol, through REST (an independent path from the stream).
+func restTrades(t testing.TB, srv *sim.Server, symbol string) []market.Trade {
+	t.Helper()
+	rc, done := simREST(t, srv)
+	defer done()
 	var out, page []market.Trade
 	from := int64(0)
 	for {
+		var err error
 		page, err = rc.AggTrades(context.Background(), symbol, rest.AggTradesQuery{FromID: &from, Limit: 1000}, page[:0])
 		if err != nil {
 			t.Fatalf("REST aggTrades %s from %d: %v", symbol, from, err)
@@ -284,13 +293,8 @@ func checkConsecutive(t testing.TB, symbol string, ids []int64) {
 // nothing moves in between): same update id, same top levels.
 func checkBookMatchesSim(t testing.TB, s *service.Service, srv *sim.Server, symbol string) {
 	t.Helper()
-	_, base := srv.URL()
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
-	rc, err := rest.New(rest.Options{BaseURL: base, Market: srv.Market(), HTTPClient: hc, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc, done := simREST(t, srv)
+	defer done()
 	const limit = 100
 	var snap market.DepthSnapshot
 	if err := rc.DepthSnapshot(context.Background(), symbol, limit, &snap); err != nil {
@@ -303,7 +307,7 @@ func checkBookMatchesSim(t testing.TB, s *service.Service, srv *sim.Server, symb
 		_ = s.ViewSymbol(symbol, func(sym *engine.Symbol) error { synced = sym.Synced(); return nil })
 		return synced
 	})
-	err = s.ViewSymbol(symbol, func(sym *engine.Symbol) error {
+	err := s.ViewSymbol(symbol, func(sym *engine.Symbol) error {
 		if !sym.Synced() {
 			return fmt.Errorf("book not synced (state %v)", sym.Sync.State())
 		}

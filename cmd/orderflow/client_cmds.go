@@ -46,6 +46,17 @@ func (a *apiFlags) client() (*client.Client, error) {
 	return c, nil
 }
 
+// symbolClient is the API's client and the symbol to ask about: the one
+// given, upper-cased, or else the service's first.
+func (a *apiFlags) symbolClient(ctx context.Context, symbol string) (*client.Client, string, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, "", err
+	}
+	symbol, err = pickSymbol(ctx, c, symbol)
+	return c, symbol, err
+}
+
 // parseClientFlags parses and takes the symbol from the first positional
 // argument, or --symbol, or the service's only symbol.
 func parseClientFlags(env *environ, fs *flag.FlagSet, args []string, symbol *string) error {
@@ -135,11 +146,8 @@ func runMetrics(ctx context.Context, env *environ, args []string) error {
 	if err := parseClientFlags(env, fs, args, &symbol); err != nil {
 		return err
 	}
-	c, err := af.client()
+	c, symbol, err := af.symbolClient(ctx, symbol)
 	if err != nil {
-		return err
-	}
-	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	m, err := c.Metrics(ctx, symbol, client.MetricsQuery{Window: *window})
@@ -175,11 +183,8 @@ func runTrades(ctx context.Context, env *environ, args []string) error {
 	if err := parseClientFlags(env, fs, args, &symbol); err != nil {
 		return err
 	}
-	c, err := af.client()
+	c, symbol, err := af.symbolClient(ctx, symbol)
 	if err != nil {
-		return err
-	}
-	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	tr, err := c.Trades(ctx, symbol, client.TradesQuery{MinNotional: client.Decimal(*minNotional),
@@ -223,11 +228,8 @@ func runBook(ctx context.Context, env *environ, args []string) error {
 			bands = append(bands, n)
 		}
 	}
-	c, err := af.client()
+	c, symbol, err := af.symbolClient(ctx, symbol)
 	if err != nil {
-		return err
-	}
-	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	b, err := c.Book(ctx, symbol, client.BookQuery{Depth: *depth, Bands: bands})

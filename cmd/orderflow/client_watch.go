@@ -145,11 +145,8 @@ func runWatch(ctx context.Context, env *environ, args []string) error {
 	if *refresh <= 0 {
 		return fmt.Errorf("%w: --refresh must be positive", errUsage)
 	}
-	c, err := af.client()
+	c, symbol, err := af.symbolClient(ctx, symbol)
 	if err != nil {
-		return err
-	}
-	if symbol, err = pickSymbol(ctx, c, symbol); err != nil {
 		return err
 	}
 	if af.json {
