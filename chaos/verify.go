@@ -3,10 +3,12 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
 	"github.com/orderflow/orderflow/engine"
+	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 )
@@ -120,21 +122,20 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 			return v, err
 		}
 		var (
-			hist       []market.Trade
-			tot        flow.Totals
-			bids, asks []market.Level
-			uid        int64
-			synced     bool
-			histSize   int
+			hist     []market.Trade
+			tot      flow.Totals
+			sb       serviceBook
+			histSize int
 		)
 		err = s.svc.ViewSymbol(sym, func(es *engine.Symbol) error {
 			hist = es.Flow.Trades(flow.TradeQuery{}, nil)
 			tot = es.Flow.Totals()
 			histSize = es.Flow.Config().HistorySize
 			if b := es.Book(); b != nil {
-				uid, bids, asks = b.UpdateID(), b.Bids(levels, nil), b.Asks(levels, nil)
+				sb.uid, sb.bids, sb.asks = b.UpdateID(), b.Bids(levels, nil), b.Asks(levels, nil)
+				sb.bidFloor, sb.askCeil = b.KnownRange()
 			}
-			synced = es.Synced()
+			sb.synced = es.Synced()
 			return nil
 		})
 		if err != nil {
@@ -168,9 +169,12 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 		if err != nil {
 			return v, err
 		}
-		if why := compareBook(rb, uid, synced, bids, asks, levels); why != "" {
+		bc := compareBook(rb, &sb, levels)
+		if bc.why != "" {
 			v.mismatches++
-			v.add("%s book: %s", sym, why)
+			v.add("%s book: %s", sym, bc.why)
+		} else {
+			s.h.log.Info("book verified", "symbol", sym, "update_id", sb.uid, "detail", bc.rangeLine(rb, &sb))
 		}
 	}
 	return v, nil
@@ -273,27 +277,157 @@ func totalsLine(t flow.Totals) string {
 		t.Trades, t.BuyTrades, t.SellTrades, t.Volume, t.Delta, t.VWAP, t.High, t.Low, t.Last, t.LastID, t.Rejected)
 }
 
-// compareBook compares the service's top levels with the simulator's
-// snapshot; it returns "" when they are the same book at the same id.
-func compareBook(rb *refBook, uid int64, synced bool, bids, asks []market.Level, levels int) string {
-	if !synced {
-		return fmt.Sprintf("not synced (update id %d, simulator %d)", uid, rb.LastUpdateID)
+// serviceBook is what verify reads of one symbol's book in the service.
+type serviceBook struct {
+	uid    int64
+	synced bool
+	// bids and asks are the book's best levels, best first (at most the
+	// levels compared).
+	bids, asks []market.Level
+	// bidFloor and askCeil are book.KnownRange: the worst bid and ask of
+	// the book's last snapshot.
+	bidFloor, askCeil fixed.Dec
+}
+
+// bookCheck is what compareBook found.
+type bookCheck struct {
+	// why describes the first difference; "" when the books agree.
+	why string
+	// compared counts, per side (bids, asks), the simulator's levels
+	// judged strictly: inside the book's known range, where the book must
+	// hold exactly the simulator's levels.
+	compared [2]int
+	// beyond counts, per side, the book's own levels beyond the known
+	// range checked against the simulator's (each must be there with the
+	// same quantity), and absent the simulator's levels beyond it that the
+	// book does not hold (allowed: a level unchanged since the book's
+	// snapshot that the snapshot was too shallow to list).
+	beyond, absent [2]int
+}
+
+// rangeLine names the known range and what was compared, for the table's
+// reasons.
+func (c *bookCheck) rangeLine(rb *refBook, sb *serviceBook) string {
+	ceil := "whole side"
+	if sb.askCeil < math.MaxInt64 {
+		ceil = sb.askCeil.String()
 	}
-	if uid != rb.LastUpdateID {
-		return fmt.Sprintf("update id %d, simulator %d", uid, rb.LastUpdateID)
+	floor := "whole side"
+	if sb.bidFloor > 0 {
+		floor = sb.bidFloor.String()
 	}
-	for side, pair := range [2][2][]market.Level{{bids, rb.bids}, {asks, rb.asks}} {
-		got, want := pair[0], pair[1]
-		name := [2]string{"bid", "ask"}[side]
-		n := min(levels, len(want))
-		if len(got) < n {
-			return fmt.Sprintf("%d %s levels, simulator %d", len(got), name, len(want))
+	touch := func(ls []market.Level) string {
+		if len(ls) == 0 {
+			return "none"
 		}
-		for i := range n {
-			if got[i] != want[i] {
-				return fmt.Sprintf("%s level %d at update id %d: %v x %v, simulator %v x %v",
-					name, i, uid, got[i].Price, got[i].Qty, want[i].Price, want[i].Qty)
+		return ls[0].Price.String()
+	}
+	return fmt.Sprintf("known range: bids down to %s, asks up to %s (simulator's best bid %s, ask %s); "+
+		"levels compared inside it: %d bids, %d asks; beyond it, the book's held and checked: %d bids, %d asks; the simulator's absent from the book: %d bids, %d asks",
+		floor, ceil, touch(rb.bids), touch(rb.asks), c.compared[0], c.compared[1], c.beyond[0], c.beyond[1], c.absent[0], c.absent[1])
+}
+
+// compareBook compares the service's top levels with the simulator's
+// snapshot rb (its best levels a side), both at most levels deep.
+//
+// A book resynced from a snapshot knows for certain only the range the
+// snapshot covered (book.KnownRange): beyond it, a level that has not
+// changed since is absent by Binance's procedure (BINANCE.md), not by a
+// bug, and the price may have moved there since the resync. So inside the
+// known range the book must hold exactly the simulator's levels; beyond
+// it, every level it does hold came from a diff and must equal the
+// simulator's, while the simulator's levels it lacks are allowed. A side
+// with no level compared inside the known range fails: the check would
+// prove nothing.
+func compareBook(rb *refBook, sb *serviceBook, levels int) bookCheck {
+	var c bookCheck
+	if !sb.synced {
+		c.why = fmt.Sprintf("not synced (update id %d, simulator %d)", sb.uid, rb.LastUpdateID)
+		return c
+	}
+	if sb.uid != rb.LastUpdateID {
+		c.why = fmt.Sprintf("update id %d, simulator %d", sb.uid, rb.LastUpdateID)
+		return c
+	}
+	bids := bookSide{name: "bid", got: sb.bids, want: rb.bids,
+		better: func(x, y fixed.Dec) bool { return x > y }, known: func(p fixed.Dec) bool { return p >= sb.bidFloor }}
+	asks := bookSide{name: "ask", got: sb.asks, want: rb.asks,
+		better: func(x, y fixed.Dec) bool { return x < y }, known: func(p fixed.Dec) bool { return p <= sb.askCeil }}
+	for side, sd := range [2]*bookSide{&bids, &asks} {
+		why := sd.compare(levels, sb.uid)
+		c.compared[side], c.beyond[side], c.absent[side] = sd.compared, sd.beyond, sd.absent
+		if why == "" && sd.compared == 0 {
+			why = fmt.Sprintf("no %s level compared inside the book's known range (%d of the simulator's levels beyond it, %d of the book's)",
+				sd.name, sd.absent+sd.beyond, sd.beyond)
+		}
+		if why != "" && c.why == "" {
+			c.why = why
+		}
+	}
+	if c.why != "" {
+		c.why += "; " + c.rangeLine(rb, sb)
+	}
+	return c
+}
+
+// bookSide is one side of compareBook.
+type bookSide struct {
+	name                     string
+	got, want                []market.Level            // the book's and the simulator's, best first
+	better                   func(x, y fixed.Dec) bool // x is nearer the touch than y
+	known                    func(p fixed.Dec) bool    // p is inside the book's known range
+	compared, beyond, absent int                       // as in bookCheck
+}
+
+func where(known bool) string {
+	if known {
+		return "inside the known range"
+	}
+	return "beyond the known range"
+}
+
+// compare walks both sides from the touch by price and returns the first
+// difference, or "".
+func (sd *bookSide) compare(levels int, uid int64) string {
+	got, want := sd.got[:min(levels, len(sd.got))], sd.want[:min(levels, len(sd.want))]
+	// A list shorter than levels is that whole side; a full one ends at
+	// its last level, and nothing past it can be judged.
+	gotAll, wantAll := len(sd.got) < levels, len(sd.want) < levels
+	i, j := 0, 0
+	for i < len(got) || j < len(want) {
+		switch {
+		case i < len(got) && j < len(want) && got[i].Price == want[j].Price:
+			known := sd.known(got[i].Price)
+			if known {
+				sd.compared++
+			} else {
+				sd.beyond++
 			}
+			if got[i].Qty != want[j].Qty {
+				return fmt.Sprintf("%s level %d at update id %d: %v x %v, simulator %v x %v (%s)",
+					sd.name, i, uid, got[i].Price, got[i].Qty, want[j].Price, want[j].Qty, where(known))
+			}
+			i++
+			j++
+		case i == len(got) || (j < len(want) && sd.better(want[j].Price, got[i].Price)):
+			// The simulator's level want[j] is not in the book.
+			if i == len(got) && !gotAll {
+				return ""
+			}
+			if known := sd.known(want[j].Price); known {
+				sd.compared++
+				return fmt.Sprintf("%s level %d at update id %d: the book lacks the simulator's %v x %v (%s)",
+					sd.name, i, uid, want[j].Price, want[j].Qty, where(known))
+			}
+			sd.absent++
+			j++
+		default:
+			// The book's level got[i] is not in the simulator's.
+			if j == len(want) && !wantAll {
+				return ""
+			}
+			return fmt.Sprintf("%s level %d at update id %d: the book holds %v x %v, the simulator has no such level (%s)",
+				sd.name, i, uid, got[i].Price, got[i].Qty, where(sd.known(got[i].Price)))
 		}
 	}
 	return ""
