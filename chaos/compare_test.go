@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -263,4 +264,145 @@ func corruptions(t *testing.T, rb *refBook, sb *serviceBook, side, levels int) [
 		names = append(names, tc.name)
 	}
 	return names
+}
+
+// TestCompareBookAfterLoopTransition replays what the 10-minute release
+// soak (seed 1795754233271262219) found: "BTCUSDT book: ask level 22 at
+// update id 50101496490: 61861.8 x 0.00017, simulator 61861.44 x 0.00018".
+// The simulator loops the recording; a new round starts with one diff
+// that turns its book at the end of the recording back into the book at
+// the start. A service that resynced near the end of a round, when the
+// touch was about 61,600, holds a 1000-level snapshot whose worst ask is
+// 61,856.32; the level 61861.44 x 0.00018 is in the recording's snapshot
+// and no diff ever changes it, so it is equal in both books, the
+// transition does not send it and the service never learns it, while the
+// price returns to 61,838 and it becomes the 23rd ask. Update id
+// 50101496490 is a diff early in round 18. The strict top-50 comparison
+// the soak made must fail there exactly as it did (same level, same
+// prices and quantities), and compareBook must pass, judging the asks up
+// to the known range strictly and counting 61861.44 as absent beyond it.
+func TestCompareBookAfterLoopTransition(t *testing.T) {
+	const (
+		levels  = 50
+		soakUID = 50101496490 // the soak's update id at the verification
+	)
+	snap, diffs, snapAt := loadSpotBTC(t)
+	sim := book.NewSyncer(market.Spot, book.SyncOptions{MaxBuffer: len(diffs)})
+	var (
+		start *book.Book // the simulator's book at the sync point: every round starts here
+		first int        // the first diff after the sync point
+	)
+	for i := range diffs {
+		if i == snapAt {
+			if r := sim.OnSnapshot(snap); r.Action != book.Applied {
+				t.Fatalf("recording snapshot: %s %s", r.Action, r.Cause)
+			}
+		}
+		if start == nil && sim.Synced() {
+			start, first = sim.Book().Clone(), i
+		}
+		sim.OnUpdate(&diffs[i])
+		if start == nil && sim.Synced() {
+			start, first = sim.Book().Clone(), i+1
+		}
+	}
+	for first < len(diffs) && diffs[first].FinalID <= start.UpdateID() {
+		first++ // already in the start book
+	}
+	if start == nil {
+		t.Fatal("the recording never synced")
+	}
+	end := sim.Book()
+	// The simulator shifts each round's ids by the span from the sync
+	// point's u to the last u, plus one (the transition diff's id).
+	span := end.UpdateID() + 1 - start.UpdateID()
+	round := (soakUID - start.UpdateID()) / span
+	verifyAt := soakUID - round*span
+	t.Logf("update id %d is round %d's %d", int64(soakUID), round, verifyAt)
+	// The service resyncs from a 1000-level snapshot at the end of a round.
+	var s market.DepthSnapshot
+	end.Snapshot(1000, &s)
+	svc := book.New()
+	if err := svc.Reset(&s); err != nil {
+		t.Fatal(err)
+	}
+	// The transition diff, built by a plain walk of both books: every
+	// level of the end book that the start book lacks is removed, every
+	// level of the start book that differs is set.
+	tr := market.DepthUpdate{FirstID: end.UpdateID() + 1, FinalID: end.UpdateID() + 1}
+	for _, side := range []market.Side{market.Buy, market.Sell} {
+		var ls []market.Level
+		for l := range end.Levels(side) {
+			if _, ok := start.Level(side, l.Price); !ok {
+				ls = append(ls, market.Level{Price: l.Price})
+			}
+		}
+		for l := range start.Levels(side) {
+			if q, ok := end.Level(side, l.Price); !ok || q != l.Qty {
+				ls = append(ls, l)
+			}
+		}
+		if side == market.Buy {
+			tr.Bids = ls
+		} else {
+			tr.Asks = ls
+		}
+	}
+	target := fixed.MustParse("61861.44")
+	if slices.ContainsFunc(tr.Asks, func(l market.Level) bool { return l.Price == target }) {
+		t.Fatal("the transition diff lists 61861.44: the recording changed it")
+	}
+	simBook := end.Clone()
+	for _, b := range []*book.Book{simBook, svc} {
+		if err := b.ApplyUpdate(&tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !simBook.Equal(start) && simBook.UpdateID() == start.UpdateID() {
+		t.Fatal("the transition diff does not turn the end book into the start book")
+	}
+	reached := false
+	for i := first; i < len(diffs) && !reached; i++ {
+		for _, b := range []*book.Book{simBook, svc} {
+			if err := b.ApplyUpdate(&diffs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reached = diffs[i].FinalID == verifyAt
+	}
+	if !reached {
+		t.Fatalf("update id %d not in the recording", verifyAt)
+	}
+	_, ceil := svc.KnownRange()
+	t.Logf("service's known asks up to %s; simulator's best ask %v", ceil, simBook.Asks(1, nil))
+	rb, sb := refBookOf(simBook, levels), serviceBookOf(svc, levels)
+	// The soak's strict comparison, level by level.
+	strict := ""
+	for i := range min(len(rb.asks), len(sb.asks)) {
+		if rb.asks[i] != sb.asks[i] {
+			strict = fmt.Sprintf("ask level %d: %v x %v, simulator %v x %v", i, sb.asks[i].Price, sb.asks[i].Qty, rb.asks[i].Price, rb.asks[i].Qty)
+			break
+		}
+	}
+	if want := "ask level 22: 61861.8 x 0.00017, simulator 61861.44 x 0.00018"; strict != want {
+		t.Fatalf("strict top-%d comparison: %q, want the soak's %q", levels, strict, want)
+	}
+	c := compareBook(rb, sb, levels)
+	if c.why != "" {
+		t.Fatalf("compareBook: %s", c.why)
+	}
+	// Of the 22 asks before 61861.44, those up to the known range's
+	// ceiling are judged strictly, the others (held: changed since the
+	// snapshot) checked one way; 61861.44 itself is absent beyond it.
+	inside := 0
+	for _, l := range rb.asks[:22] {
+		if l.Price <= ceil {
+			inside++
+		}
+	}
+	if c.compared[1] != inside || c.beyond[1] < 22-inside || c.absent[1] == 0 || c.compared[0] == 0 {
+		t.Fatalf("compareBook: compared %v inside the range, %v held beyond it, %v absent beyond it; want %d asks inside, at least %d held beyond, 61861.44 absent",
+			c.compared, c.beyond, c.absent, inside, 22-inside)
+	}
+	t.Log(c.rangeLine(rb, sb))
 }
