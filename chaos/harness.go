@@ -47,10 +47,12 @@ type Options struct {
 	// Gap is the pause between a recovery and the next injection. Default
 	// 300 ms.
 	Gap time.Duration
-	// BookLevels is how many levels a side are compared with the
-	// simulator's book. Default 50: levels far from the top can differ
-	// legitimately, since a book resynced from a 1000-level snapshot knows
-	// nothing beyond it (BINANCE.md).
+	// BookLevels is how many levels a side, from the touch, are compared
+	// with the simulator's book. Default 50. Within them, only the book's
+	// known range (book.KnownRange: what its last snapshot covered) is
+	// compared both ways; beyond it a level unchanged since that snapshot
+	// is legitimately absent (BINANCE.md), so there the book's levels are
+	// only checked to be the simulator's (see compareBook).
 	BookLevels int
 	// Logger receives the harness's progress. Default: discard.
 	Logger *slog.Logger
