@@ -270,7 +270,7 @@ func NewConn(opts Options) (*Conn, error) {
 		// background and pool the connection, which with a shared client
 		// would outlive Run by the idle timeout (90 s). With keep-alives
 		// off such a connection is closed at once.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := NewTransport()
 		tr.DisableKeepAlives = true
 		opts.HTTPClient = &http.Client{Transport: tr}
 	}

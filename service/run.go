@@ -136,7 +136,9 @@ func newRun(s *Service, syms []string) (*run, error) {
 	if r.hc == nil {
 		// A transport of the run's own: its idle REST connections are
 		// closed at Stop, so nothing of the run outlives it.
-		r.tr = http.DefaultTransport.(*http.Transport).Clone()
+		// Its connections read without the runtime's system-call
+		// bookkeeping (feed.DialContext).
+		r.tr = feed.NewTransport()
 		r.hc = &http.Client{Transport: r.tr}
 	}
 	rc, err := s.restClient(r.hc)
