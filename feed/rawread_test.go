@@ -1,0 +1,130 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// dialPair returns a connection made by DialContext and the server's end.
+func dialPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = DialContext(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	if _, raw := client.(*rawReadConn); raw != (runtime.GOOS == "linux") {
+		t.Fatalf("DialContext returned %T on %s", client, runtime.GOOS)
+	}
+	return client, server
+}
+
+// The raw reads deliver the bytes written, in order, whatever the read
+// sizes, then io.EOF once the writer closes.
+func TestRawReadConnDeliversEverything(t *testing.T) {
+	client, server := dialPair(t)
+	defer client.Close()
+	want := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	wrng := rand.New(rand.NewPCG(5, 6)) // the writer's own: rng is the reader's
+	go func() {
+		defer server.Close()
+		for rest := want; len(rest) > 0; {
+			n := min(len(rest), 1+wrng.IntN(70000))
+			if _, err := server.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+	}()
+	var got []byte
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := client.Read(buf[:1+rng.IntN(len(buf))])
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("got %d bytes, want %d (or different)", len(got), len(want))
+	}
+	if n, err := client.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty read: %d, %v", n, err)
+	}
+}
+
+// A read deadline ends a waiting read with a timeout, as net.TCPConn's
+// does; the connection then still works.
+func TestRawReadConnDeadline(t *testing.T) {
+	client, server := dialPair(t)
+	defer client.Close()
+	defer server.Close()
+	if err := client.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.Read(make([]byte, 10))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	if err := client.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(client, b); err != nil || string(b) != "ok" {
+		t.Fatalf("after the deadline: %q, %v", b, err)
+	}
+}
+
+// Close from another goroutine ends a waiting read with net.ErrClosed,
+// which is how feed ends a reader.
+func TestRawReadConnCloseEndsRead(t *testing.T) {
+	client, server := dialPair(t)
+	defer server.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Read(make([]byte, 10))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the read wait (a read that starts after Close fails the same way)
+	client.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("read still waiting 10 s after Close")
+	}
+}
