@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -21,7 +23,7 @@ func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 	if tc, ok := c.(*net.TCPConn); ok && rawReadSupported {
 		if rc, err := tc.SyscallConn(); err == nil {
-			return &rawReadConn{TCPConn: tc, rc: rc}, nil
+			return newRawReadConn(tc, rc), nil
 		}
 	}
 	return c, nil
@@ -55,23 +57,41 @@ func NewTransport() *http.Transport {
 type rawReadConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
+
+	// One read at a time (net.Conn allows concurrent calls), with its
+	// state here and the function RawConn.Read calls made once: a closure
+	// per call would escape and cost allocations on every frame.
+	mu    sync.Mutex
+	p     []byte
+	n     int
+	errno syscall.Errno
+	read  func(fd uintptr) bool
+}
+
+func newRawReadConn(tc *net.TCPConn, rc syscall.RawConn) *rawReadConn {
+	c := &rawReadConn{TCPConn: tc, rc: rc}
+	c.read = func(fd uintptr) bool {
+		c.n, c.errno = rawRead(fd, c.p)
+		return c.errno != syscall.EAGAIN // EAGAIN: wait in the poller, then call again
+	}
+	return c
 }
 
 func (c *rawReadConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		n, errno = rawRead(fd, p)
-		return errno != syscall.EAGAIN
-	})
+	c.mu.Lock()
+	c.p = p
+	err := c.rc.Read(c.read)
+	n, errno := c.n, c.errno
+	c.p = nil
+	c.mu.Unlock()
 	if err != nil {
 		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 	}
 	if errno != 0 {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: syscall.Errno(errno)}
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
 	}
 	if n == 0 {
 		return 0, io.EOF

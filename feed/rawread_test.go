@@ -81,6 +81,27 @@ func TestRawReadConnDeliversEverything(t *testing.T) {
 	}
 }
 
+// A read of data already there allocates nothing: the stream reader calls
+// it for every frame.
+func TestRawReadConnReadAllocs(t *testing.T) {
+	client, server := dialPair(t)
+	defer client.Close()
+	defer server.Close()
+	msg := []byte("0123456789")
+	buf := make([]byte, len(msg))
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := server.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per write and read", allocs)
+	}
+}
+
 // A read deadline ends a waiting read with a timeout, as net.TCPConn's
 // does; the connection then still works.
 func TestRawReadConnDeadline(t *testing.T) {
