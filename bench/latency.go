@@ -750,6 +750,12 @@ func (s *frameServer) play(ctx context.Context, c *websocket.Conn) error {
 	s.rep.Sent = make([]int64, n)
 	s.rep.Lag = make([]int64, n)
 	interval := float64(time.Second) / float64(s.spec.Rate)
+	// The writes take no context: with a cancellable one the websocket
+	// library arms a timer and an AfterFunc per write, garbage whose
+	// collections make the writer late. ctx's end closes the connection
+	// instead, which ends a write in progress.
+	stop := context.AfterFunc(ctx, func() { _ = c.CloseNow() })
+	defer stop()
 	start := Clock()
 	for k, fr := range s.f.frames {
 		due := start + int64(float64(k)*interval)
@@ -766,7 +772,7 @@ func (s *frameServer) play(ctx context.Context, c *websocket.Conn) error {
 		}
 		s.rep.Sent[k] = now
 		s.rep.Lag[k] = now - due
-		if err := c.Write(ctx, websocket.MessageText, fr); err != nil {
+		if err := c.Write(context.Background(), websocket.MessageText, fr); err != nil {
 			return fmt.Errorf("write frame %d: %w", k, err)
 		}
 	}
