@@ -29,10 +29,6 @@ func dataDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "testdata", "binance")
 }
 
-// strict reports CHAOS_STRICT=1 (set by `make chaos`): known failures fail
-// the test too.
-func strict() bool { return os.Getenv("CHAOS_STRICT") == "1" }
-
 type tLogWriter struct{ t testing.TB }
 
 func (w tLogWriter) Write(p []byte) (int, error) {
@@ -61,28 +57,6 @@ func newTestHarness(t testing.TB, mod func(*Options)) *Harness {
 	return h
 }
 
-// knownFailures are the faults the service does not survive yet, with
-// what goes wrong; they are reported, and fail the test only under
-// CHAOS_STRICT=1, so CI stays green while they are being fixed. A fault
-// listed here that passes is reported so the entry can be removed.
-var knownFailures = map[string]string{
-	// service/run.go fetch: on a *rest.BanError (HTTP 418) the gap fill
-	// gives up at once ("trade backfill failed: ids stay missing") instead
-	// of waiting for the ban's end (1 s here, from Retry-After) and
-	// fetching again, so the ids of the gap are lost for good although the
-	// REST API answers again a second later (19 ids missing in one run).
-	"rest-418": "a 418 during a gap fill loses the gap's trades",
-	// Intermittent (seen with -chaos.n=3): a trade of a symbol added live,
-	// published between the add's warm-start REST fetch and the SUBSCRIBE
-	// taking effect, is missing: the warm start ran before the stream was
-	// subscribed, and with an empty warm start (the symbol had no trade
-	// yet) the sequencer's last id is 0, so the first stream trade is
-	// applied without a gap check and the earlier one is never fetched (in
-	// general it is fetched only when the symbol's next trade reveals the
-	// gap). Seen: AXSBNB id 320484 held by the simulator, service last 0.
-	"refuse-subscribe": "a trade published while a live AddSymbol subscribes can be lost",
-}
-
 // TestFaults injects every fault of the catalogue into the service
 // streaming real recordings from the simulator and prints the table. Every
 // fault the service is expected to survive must show every injection
@@ -106,14 +80,8 @@ func TestFaults(t *testing.T) {
 			t.Logf("%s: injected %d survived %d recovery p50 %v max %v missing %d duplicates %d mismatches %d leaked %d in %v",
 				f.Name, row.Injected, row.Survived, row.P50(), row.Max(), row.Missing, row.Duplicates, row.Mismatches, row.Leaked,
 				row.Elapsed.Round(time.Millisecond))
-			known, isKnown := knownFailures[f.Name]
-			switch {
-			case row.Failed && isKnown && !strict():
-				t.Logf("known failure (%s): %v", known, row.Reasons)
-			case row.Failed:
+			if row.Failed {
 				t.Errorf("%s failed: %v\nlast service warnings: %v", f.Name, row.Reasons, row.Logs)
-			case isKnown:
-				t.Logf("%s is listed as a known failure (%s) but passed: remove it from knownFailures", f.Name, known)
 			}
 			if !row.Failed {
 				// What "ok" means, asserted explicitly.

@@ -158,7 +158,7 @@ func TestCompareBookKnownRange(t *testing.T) {
 			// The price moved past the whole snapshot on a side: nothing
 			// to judge strictly there, and compareBook must say so.
 			uncovered++
-			if !strings.Contains(c.why, "level compared inside the book's known range") {
+			if !strings.Contains(c.why, "level compared inside the book's known range") || !c.unjudged {
 				t.Fatalf("diff %d: known range covers none of a side's top %d (bids %d, asks %d), compareBook said %q", i, levels, want[0], want[1], c.why)
 			}
 			continue
@@ -260,6 +260,11 @@ func corruptions(t *testing.T, rb *refBook, sb *serviceBook, side, levels int) [
 		c := compareBook(rb, tc.sb, levels)
 		if !strings.Contains(c.why, tc.want) {
 			t.Errorf("%s %s: compareBook said %q, want it to contain %q", name, tc.name, c.why, tc.want)
+		}
+		// Only a side with nothing to judge asks verify for a resync: a
+		// real difference is a mismatch at once.
+		if c.unjudged != (tc.name == "NothingKnown") {
+			t.Errorf("%s %s: unjudged %v", name, tc.name, c.unjudged)
 		}
 		names = append(names, tc.name)
 	}

@@ -19,7 +19,7 @@
 //     stacks of any leftover.
 //
 // The same harness drives `go test ./chaos` (every fault in Catalogue),
-// `make chaos` (verbose, CHAOS_STRICT=1) and `orderflow soak` (random
+// `make chaos` (verbose, three injections per fault) and `orderflow soak` (random
 // faults for a bounded duration, see Soak).
 //
 // # Concurrency

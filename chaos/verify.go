@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/orderflow/orderflow/engine"
@@ -89,12 +90,75 @@ func (s *scenario) converge(ctx context.Context, refs map[string]symbolRef) erro
 	return fmt.Errorf("did not converge within %v: %s", s.h.opts.RecoveryBound, statusLine(st.status))
 }
 
+// verifyAttempts bounds how often verify resyncs a book it could not judge.
+const verifyAttempts = 3
+
 // verify pauses the replay, lets the service catch up, and compares every
 // symbol's trade history, totals and book with the simulator's.
+//
+// A book whose touch has moved entirely beyond the range its last snapshot
+// made certain on one side (a legitimate state: see compareBook) cannot be
+// judged there. Rather than pass it unjudged or fail a sound book, verify
+// then skips one depth event of that symbol in the simulator, so the
+// service must detect the gap and resync, resumes the replay until it has,
+// and judges again, at most verifyAttempts times; the last attempt counts
+// an unjudged side as a mismatch.
 func (s *scenario) verify(ctx context.Context) (verdict, error) {
-	var v verdict
+	for attempt := 1; ; attempt++ {
+		v, unjudged, err := s.verifyOnce(ctx, attempt == verifyAttempts)
+		if err != nil || len(unjudged) == 0 {
+			return v, err
+		}
+		select {
+		case <-s.srv.Done():
+			// The replay has ended: no event is left to skip.
+			v, _, err := s.verifyOnce(ctx, true)
+			return v, err
+		default:
+		}
+		s.h.log.Info("book not judgeable: forcing a resync and verifying again", "symbols", unjudged, "attempt", attempt)
+		if err := s.forceResync(ctx, unjudged); err != nil {
+			return v, err
+		}
+	}
+}
+
+// forceResync skips one depth event of each symbol, resumes the replay and
+// waits until the service counted a resync for each (the next verifyOnce
+// pauses the replay again and waits for convergence).
+func (s *scenario) forceResync(ctx context.Context, syms []string) error {
+	before := map[string]uint64{}
+	for _, ss := range s.svc.Status().Symbols {
+		before[ss.Symbol] = ss.Resyncs
+	}
+	for _, sym := range syms {
+		if err := s.srv.Faults().SkipDepth(sym); err != nil {
+			return fmt.Errorf("chaos: force a resync of %s: %w", sym, err)
+		}
+	}
+	s.srv.Play()
+	ok := waitFor(ctx, s.h.opts.RecoveryBound, func() bool {
+		time.Sleep(20 * time.Millisecond)
+		n := 0
+		for _, ss := range s.svc.Status().Symbols {
+			if slices.Contains(syms, ss.Symbol) && ss.Resyncs > before[ss.Symbol] {
+				n++
+			}
+		}
+		return n == len(syms)
+	})
+	if !ok {
+		return fmt.Errorf("chaos: no resync of %v within %v after skipping a depth event", syms, s.h.opts.RecoveryBound)
+	}
+	return nil
+}
+
+// verifyOnce is one attempt of verify. It returns the symbols whose book
+// could not be judged on a side (nothing inside the known range), which
+// are not counted as mismatches unless final.
+func (s *scenario) verifyOnce(ctx context.Context, final bool) (v verdict, unjudged []string, err error) {
 	if err := s.quiesce(ctx); err != nil {
-		return v, err
+		return v, nil, err
 	}
 	syms := s.t.symbols()
 	levels := s.h.opts.BookLevels
@@ -102,11 +166,11 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 	for _, sym := range syms {
 		last, err := s.ref.lastAggID(ctx, sym)
 		if err != nil {
-			return v, err
+			return v, nil, err
 		}
 		b, err := s.ref.depth(ctx, sym, 5)
 		if err != nil {
-			return v, err
+			return v, nil, err
 		}
 		refs[sym] = symbolRef{lastID: last, lastU: b.LastUpdateID}
 	}
@@ -119,7 +183,7 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 	for _, sym := range syms {
 		want, err := s.ref.aggTrades(ctx, sym)
 		if err != nil {
-			return v, err
+			return v, nil, err
 		}
 		var (
 			hist     []market.Trade
@@ -139,7 +203,7 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 			return nil
 		})
 		if err != nil {
-			return v, fmt.Errorf("chaos: read %s from the service: %w", sym, err)
+			return v, nil, fmt.Errorf("chaos: read %s from the service: %w", sym, err)
 		}
 		// A symbol added at run time starts with its warm-start backfill:
 		// judge it from the first trade it holds, which must not come after
@@ -167,9 +231,14 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 		}
 		rb, err := s.ref.depth(ctx, sym, levels)
 		if err != nil {
-			return v, err
+			return v, nil, err
 		}
 		bc := compareBook(rb, &sb, levels)
+		if bc.unjudged && !final {
+			unjudged = append(unjudged, sym)
+			s.h.log.Info("book not judgeable", "symbol", sym, "update_id", sb.uid, "detail", bc.why)
+			continue
+		}
 		if bc.why != "" {
 			v.mismatches++
 			v.add("%s book: %s", sym, bc.why)
@@ -177,7 +246,7 @@ func (s *scenario) verify(ctx context.Context) (verdict, error) {
 			s.h.log.Info("book verified", "symbol", sym, "update_id", sb.uid, "detail", bc.rangeLine(rb, &sb))
 		}
 	}
-	return v, nil
+	return v, unjudged, nil
 }
 
 func tradesFrom(ts []market.Trade, from int64) []market.Trade {
@@ -303,6 +372,10 @@ type bookCheck struct {
 	// book does not hold (allowed: a level unchanged since the book's
 	// snapshot that the snapshot was too shallow to list).
 	beyond, absent [2]int
+	// unjudged is set when the only failure is a side with nothing
+	// compared inside the known range: the book may be sound, but this
+	// state cannot prove it (verify resyncs and judges again).
+	unjudged bool
 }
 
 // rangeLine names the known range and what was compared, for the table's
@@ -353,10 +426,13 @@ func compareBook(rb *refBook, sb *serviceBook, levels int) bookCheck {
 		better: func(x, y fixed.Dec) bool { return x > y }, known: func(p fixed.Dec) bool { return p >= sb.bidFloor }}
 	asks := bookSide{name: "ask", got: sb.asks, want: rb.asks,
 		better: func(x, y fixed.Dec) bool { return x < y }, known: func(p fixed.Dec) bool { return p <= sb.askCeil }}
+	unjudged, differs := false, false
 	for side, sd := range [2]*bookSide{&bids, &asks} {
 		why := sd.compare(levels, sb.uid)
 		c.compared[side], c.beyond[side], c.absent[side] = sd.compared, sd.beyond, sd.absent
+		differs = differs || why != ""
 		if why == "" && sd.compared == 0 {
+			unjudged = true
 			why = fmt.Sprintf("no %s level compared inside the book's known range (%d of the simulator's levels beyond it, %d of the book's)",
 				sd.name, sd.absent+sd.beyond, sd.beyond)
 		}
@@ -364,6 +440,7 @@ func compareBook(rb *refBook, sb *serviceBook, levels int) bookCheck {
 			c.why = why
 		}
 	}
+	c.unjudged = unjudged && !differs
 	if c.why != "" {
 		c.why += "; " + c.rangeLine(rb, sb)
 	}

@@ -192,12 +192,6 @@ func fuzzRun(t *testing.T, name string, args []string, envMap map[string]string,
 	return code, started, errb.String()
 }
 
-// knownFlagBugs are invalid command lines that are not refused with exit
-// 2 before anything starts yet. They are logged, and fail the test only
-// under CHAOS_STRICT=1 (make chaos); a listed case that passes is reported
-// for removal. The sim flag bugs it once listed are fixed: it is empty.
-var knownFlagBugs = map[string]string{}
-
 // TestFlagsRefusedBeforeStart: each invalid command line of run, replay
 // and sim exits with status 2 and a message naming what is wrong, at once.
 func TestFlagsRefusedBeforeStart(t *testing.T) {
@@ -257,14 +251,8 @@ func TestFlagsRefusedBeforeStart(t *testing.T) {
 			if !strings.Contains(stderr, tc.want) {
 				problems = append(problems, fmt.Sprintf("stderr does not name %s", tc.want))
 			}
-			known, isKnown := knownFlagBugs[tc.name]
-			switch {
-			case len(problems) > 0 && isKnown && os.Getenv("CHAOS_STRICT") != "1":
-				t.Logf("known bug (%s): %s; stderr %q", known, strings.Join(problems, "; "), fuzzTail(stderr))
-			case len(problems) > 0:
+			if len(problems) > 0 {
 				t.Errorf("orderflow %q: %s; stderr %q", tc.args, strings.Join(problems, "; "), fuzzTail(stderr))
-			case isKnown:
-				t.Logf("listed as a known bug (%s) but refused correctly now: remove it from knownFlagBugs", known)
 			}
 		})
 	}
