@@ -40,12 +40,22 @@ type EmbeddedConfig struct {
 	// Logger receives the server's warnings and errors (notices at debug).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Auth is the credential every client must present (default: none).
+	Auth Auth
+	// TLS turns TLS on (CertFile, KeyFile) and, with CAFile, requires
+	// client certificates signed by that CA (default: plain TCP).
+	TLS TLSFiles
+	// Insecure allows a Host off loopback without Auth or a client CA.
+	// Without it StartEmbedded refuses such a server (ErrInsecureListen):
+	// anyone who reaches the port could read and write the stream.
+	Insecure bool
 }
 
 // Embedded is a NATS server with JetStream running in this process.
 type Embedded struct {
 	srv  *server.Server
 	lock *dirlock.Lock
+	auth Auth
 }
 
 // StartEmbedded starts an embedded server and waits until it accepts
@@ -53,6 +63,12 @@ type Embedded struct {
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("bus: embedded server: no data directory")
+	}
+	// Checked before the store is locked: a refused configuration
+	// touches nothing.
+	var sec server.Options
+	if err := cfg.applySecurity(&sec); err != nil {
+		return nil, err
 	}
 	// The server does not lock its store: two servers on one directory
 	// would corrupt it. Hold <DataDir>/nats for the server's lifetime.
@@ -72,6 +88,13 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// exposes the publisher's counters.
 		HTTPPort:          0,
 		JetStreamMaxStore: cfg.MaxStore,
+		TLSConfig:         sec.TLSConfig,
+		TLS:               sec.TLS,
+		TLSVerify:         sec.TLSVerify,
+		TLSTimeout:        sec.TLSTimeout,
+		Authorization:     sec.Authorization,
+		Username:          sec.Username,
+		Password:          sec.Password,
 	}
 	if opts.Port == 0 {
 		opts.Port = DefaultPort
@@ -97,11 +120,22 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		_ = lock.Release()
 		return nil, fmt.Errorf("bus: embedded server on %s:%d not ready within %s", opts.Host, opts.Port, wait)
 	}
-	return &Embedded{srv: srv, lock: lock}, nil
+	return &Embedded{srv: srv, lock: lock, auth: cfg.Auth}, nil
 }
 
-// ClientURL returns the URL clients connect to, e.g. nats://127.0.0.1:4222.
+// ClientURL returns the URL clients connect to, e.g. nats://127.0.0.1:4222
+// (tls://... when the server has TLS).
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// Connect opens an in-process connection to the server (a pipe, no
+// socket): it needs no client certificate and presents the server's own
+// credential, so this process's publisher and shard member connect
+// whatever the listener requires. cfg's Auth, TLS and CredsFile are
+// ignored; the rest applies as in the package's Connect.
+func (e *Embedded) Connect(ctx context.Context, cfg ConnectConfig) (*nats.Conn, error) {
+	cfg.Auth, cfg.TLS, cfg.CredsFile = e.auth, TLSFiles{}, ""
+	return connect(ctx, "", "embedded", cfg, nats.InProcessServer(e.srv))
+}
 
 // Server returns the NATS server (for tests and monitoring).
 func (e *Embedded) Server() *server.Server { return e.srv }
@@ -138,6 +172,15 @@ type ConnectConfig struct {
 	// Logger receives disconnections and reconnections. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Auth is the credential to present (default: none).
+	Auth Auth
+	// CredsFile is a NATS credentials file (a user JWT and its NKey
+	// seed, as nsc writes them), instead of Auth.
+	CredsFile string
+	// TLS: CAFile verifies the server (default: the system's roots),
+	// CertFile and KeyFile are a client certificate for mutual TLS. Any
+	// of them turns TLS on.
+	TLS TLSFiles
 }
 
 // Connect dials NATS at urls (comma-separated, e.g.
@@ -145,6 +188,14 @@ type ConnectConfig struct {
 // for ever, to any server of the cluster. The first dial must succeed
 // before ctx ends. Close the connection when done (nc.Drain or nc.Close).
 func Connect(ctx context.Context, urls string, cfg ConnectConfig) (*nats.Conn, error) {
+	return connect(ctx, urls, urls, cfg)
+}
+
+func connect(ctx context.Context, urls, name string, cfg ConnectConfig, extra ...nats.Option) (*nats.Conn, error) {
+	sec, err := cfg.securityOptions()
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -157,13 +208,13 @@ func Connect(ctx context.Context, urls string, cfg ConnectConfig) (*nats.Conn, e
 		timeout = min(timeout, time.Until(dl))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("bus: connect %s: %w", urls, err)
+		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
 	}
 	wait := cfg.ReconnectWait
 	if wait <= 0 {
 		wait = 250 * time.Millisecond
 	}
-	nc, err := nats.Connect(urls,
+	opts := append([]nats.Option{
 		nats.Name(cmpOr(cfg.Name, "orderflow")),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
@@ -184,9 +235,10 @@ func Connect(ctx context.Context, urls string, cfg ConnectConfig) (*nats.Conn, e
 			}
 			log.Warn("bus error", "subject", subj, "err", err)
 		}),
-	)
+	}, sec...)
+	nc, err := nats.Connect(urls, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("bus: connect %s: %w", urls, err)
+		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
 	}
 	return nc, nil
 }

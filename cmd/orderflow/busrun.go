@@ -24,6 +24,7 @@ type busFlags struct {
 	listen    string
 	retention time.Duration
 	replicas  int
+	sec       busSecFlags
 }
 
 func (f *busFlags) register(fs *flag.FlagSet) {
@@ -31,12 +32,13 @@ func (f *busFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "bus-listen", "127.0.0.1:4222", "client address of the embedded NATS server (loopback by default)")
 	fs.DurationVar(&f.retention, "bus-retention", bus.DefaultRetention, "how long the bus keeps events (the stream's MaxAge)")
 	fs.IntVar(&f.replicas, "bus-replicas", 1, "copies of the stream in a NATS cluster (1 to 5; 1 when embedded)")
+	f.sec.register(fs)
 }
 
 // check reports flag mistakes before anything starts.
 func (f *busFlags) check() error {
 	if f.url == "" {
-		return nil
+		return f.sec.check("", "")
 	}
 	if f.url != "embedded" {
 		for _, u := range strings.Split(f.url, ",") {
@@ -53,10 +55,11 @@ func (f *busFlags) check() error {
 	if f.replicas < 1 || f.replicas > 5 {
 		return fmt.Errorf("%w: --bus-replicas %d: want 1 to 5", errUsage, f.replicas)
 	}
-	if _, _, err := splitHostPort(f.listen); err != nil {
+	host, _, err := splitHostPort(f.listen)
+	if err != nil {
 		return fmt.Errorf("%w: --bus-listen %q: %v", errUsage, f.listen, err)
 	}
-	return nil
+	return f.sec.check(f.url, host)
 }
 
 func splitHostPort(addr string) (string, int, error) {
@@ -80,6 +83,30 @@ type busRun struct {
 	pub    *bus.Publisher
 	cancel context.CancelFunc
 	done   chan error
+	sec    *busSecFlags
+	log    *slog.Logger
+}
+
+// connect opens another connection to the bus: in-process to the
+// embedded server (no client certificate needed, the server's own
+// credential), else with the client flags.
+func (b *busRun) connect(ctx context.Context, name string) (*nats.Conn, error) {
+	if b.emb != nil {
+		return b.emb.Connect(ctx, bus.ConnectConfig{Name: name, Logger: b.log})
+	}
+	cfg := b.sec.client(name)
+	cfg.Logger = b.log
+	return bus.Connect(ctx, b.url, cfg)
+}
+
+func authKind(a bus.Auth) string {
+	switch {
+	case a.Token != "":
+		return "token"
+	case a.User != "":
+		return "user"
+	}
+	return "none"
 }
 
 // startBus starts (or dials) the bus, makes sure the stream exists, and
@@ -92,16 +119,21 @@ func startBus(ctx context.Context, log *slog.Logger, f *busFlags, dataDir string
 		if port == 0 {
 			port = -1
 		}
-		emb, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: dataDir, Host: host, Port: port, Logger: log})
+		ec := f.sec.embedded()
+		ec.DataDir, ec.Host, ec.Port, ec.Logger = dataDir, host, port, log
+		emb, err := bus.StartEmbedded(ec)
 		if err != nil {
 			return nil, err
 		}
 		b.emb = emb
 		url = emb.ClientURL()
-		log.Info("Embedded NATS server listening", "url", url, "store", dataDir+"/nats")
+		log.Info("Embedded NATS server listening", "url", url, "store", dataDir+"/nats",
+			"tls", !ec.TLS.IsZero(), "client_certs", ec.TLS.CAFile != "", "auth", authKind(ec.Auth))
 	}
 	b.url = url
-	nc, err := bus.Connect(ctx, url, bus.ConnectConfig{Name: "orderflow-feed", Logger: log})
+	b.sec = &f.sec
+	b.log = log
+	nc, err := b.connect(ctx, "orderflow-feed")
 	if err != nil {
 		b.closeServer()
 		return nil, err

@@ -244,7 +244,7 @@ func runRun(ctx context.Context, env *environ, args []string) error {
 	}
 	var leave func() error
 	if shf.on {
-		if leave, err = startShard(ctx, log, shf, svc, b.url, shared); err != nil {
+		if leave, err = startShard(ctx, log, shf, svc, b, shared); err != nil {
 			return errors.Join(err, b.close())
 		}
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/shard"
 )
@@ -69,8 +68,8 @@ func shardConfig(cfg *service.Config) []string {
 // publisher's messages. The returned wait blocks until the member has
 // left (released its leases), closes its connection and returns its
 // error.
-func startShard(ctx context.Context, log *slog.Logger, f shardFlags, svc *service.Service, url string, shared []string) (wait func() error, err error) {
-	nc, err := bus.Connect(ctx, url, bus.ConnectConfig{Name: "orderflow-shard", Logger: log})
+func startShard(ctx context.Context, log *slog.Logger, f shardFlags, svc *service.Service, b *busRun, shared []string) (wait func() error, err error) {
+	nc, err := b.connect(ctx, "orderflow-shard")
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,9 @@ func (f *sourceFlags) check(bf *busFlags) error {
 // runFromBus runs the query tier: a service fed by the bus source serves
 // the API, push, dashboard and MCP as a Binance-fed one does.
 func runFromBus(ctx context.Context, log *slog.Logger, sf *serviceFlags, bf *busFlags, f *sourceFlags, cfg service.Config) error {
-	nc, err := bus.Connect(ctx, bf.url, bus.ConnectConfig{Name: "orderflow-query", Logger: log})
+	cc := bf.sec.client("orderflow-query")
+	cc.Logger = log
+	nc, err := bus.Connect(ctx, bf.url, cc)
 	if err != nil {
 		return err
 	}
