@@ -122,6 +122,9 @@ func validate(m any) error {
 		if m.FirstUpdateID > m.LastUpdateID {
 			return fmt.Errorf("first_update_id %d above last_update_id %d", m.FirstUpdateID, m.LastUpdateID)
 		}
+		if m.TransactionTime < 0 || m.TransactionTime != 0 && m.Market != market.USDM.String() {
+			return fmt.Errorf("transaction_time %d: want a positive time on usdm, none on spot", m.TransactionTime)
+		}
 		if err := checkLevels(m.Bids, m.Asks, true); err != nil {
 			return err
 		}

@@ -64,6 +64,10 @@ func AppendBookDelta(dst []byte, k market.Kind, symbol string, u *market.DepthUp
 		dst = append(dst, `,"prev_update_id":`...)
 		dst = strconv.AppendInt(dst, u.PrevFinalID, 10)
 	}
+	if u.TransactTime != 0 {
+		dst = append(dst, `,"transaction_time":`...)
+		dst = strconv.AppendInt(dst, u.TransactTime, 10)
+	}
 	dst = append(dst, `,"bids":`...)
 	dst = appendLevels(dst, u.Bids)
 	dst = append(dst, `,"asks":`...)
@@ -74,7 +78,7 @@ func AppendBookDelta(dst []byte, k market.Kind, symbol string, u *market.DepthUp
 // BookDeltaMsg converts a depth update to its message.
 func BookDeltaMsg(k market.Kind, symbol string, u *market.DepthUpdate) BookDelta {
 	m := BookDelta{Header: header(TypeBookDelta, k, symbol, u.EventTime), FirstUpdateID: u.FirstID,
-		LastUpdateID: u.FinalID, Bids: levels(u.Bids), Asks: levels(u.Asks)}
+		LastUpdateID: u.FinalID, TransactionTime: u.TransactTime, Bids: levels(u.Bids), Asks: levels(u.Asks)}
 	if u.HasPrev {
 		pu := u.PrevFinalID
 		m.PrevUpdateID = &pu

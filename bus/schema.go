@@ -72,11 +72,16 @@ func (l *Level) UnmarshalJSON(b []byte) error {
 // applied to the synced book. A level with quantity 0 is removed.
 type BookDelta struct {
 	Header
-	FirstUpdateID int64   `json:"first_update_id"`          // U
-	LastUpdateID  int64   `json:"last_update_id"`           // u
-	PrevUpdateID  *int64  `json:"prev_update_id,omitempty"` // pu, USD-M only
-	Bids          []Level `json:"bids"`
-	Asks          []Level `json:"asks"`
+	FirstUpdateID int64  `json:"first_update_id"`          // U
+	LastUpdateID  int64  `json:"last_update_id"`           // u
+	PrevUpdateID  *int64 `json:"prev_update_id,omitempty"` // pu, USD-M only
+	// TransactionTime is USD-M's T, the matching engine's time of the
+	// update (ms), which the event time E (Header.Time) follows; 0 and
+	// absent on spot, whose diffs carry no T. Added to schema v1: a v1
+	// decoder that does not know it ignores it.
+	TransactionTime int64   `json:"transaction_time,omitempty"`
+	Bids            []Level `json:"bids"`
+	Asks            []Level `json:"asks"`
 }
 
 // BookSnapshot is a message of the book.snapshot topic: every level the

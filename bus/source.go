@@ -341,7 +341,7 @@ func (h *handler) apply(topic Topic, data []byte) error {
 			return err
 		}
 		st.deltas.Add(1)
-		h.u = market.DepthUpdate{Symbol: m.Symbol, EventTime: m.Time, FirstID: m.FirstUpdateID, FinalID: m.LastUpdateID,
+		h.u = market.DepthUpdate{Symbol: m.Symbol, EventTime: m.Time, TransactTime: m.TransactionTime, FirstID: m.FirstUpdateID, FinalID: m.LastUpdateID,
 			Bids: marketLevels(h.u.Bids[:0], m.Bids), Asks: marketLevels(h.u.Asks[:0], m.Asks)}
 		if m.PrevUpdateID != nil {
 			h.u.PrevFinalID, h.u.HasPrev = *m.PrevUpdateID, true
