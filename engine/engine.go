@@ -61,6 +61,10 @@ type Config struct {
 	// package depthflow for every symbol. Off by default: it costs about
 	// ten times the book update itself.
 	DepthFlow *depthflow.Config
+	// DepthFlowSymbol, if set, adjusts a symbol's copy of DepthFlow
+	// before its tracker is made (per-symbol thresholds, e.g. a wall
+	// floor in the symbol's quote asset).
+	DepthFlowSymbol func(symbol string, c *depthflow.Config)
 	// BookHistory configures the per-symbol history of the top of the book
 	// (for heatmaps and "where were the walls five minutes ago"); the zero
 	// value keeps book.HistoryOptions' defaults. NoBookHistory turns it off.
@@ -194,6 +198,9 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 	fc := e.cfg.Flow
 	if e.cfg.DepthFlow != nil {
 		dc := *e.cfg.DepthFlow
+		if adjust := e.cfg.DepthFlowSymbol; adjust != nil {
+			adjust(name, &dc)
+		}
 		if on := e.cfg.OnSignal; on != nil {
 			prev := dc.OnSignal
 			dc.OnSignal = func(sig depthflow.Signal) {

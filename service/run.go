@@ -152,6 +152,8 @@ func newRun(s *Service, syms []string) (*run, error) {
 	}
 	r.eng = engine.New(engine.Config{
 		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, DepthFlow: s.cfg.DepthFlow, Logger: s.log,
+		DepthFlowSymbol: s.cfg.depthFlowSymbol,
+		BookHistory:     book.HistoryOptions{Depth: s.cfg.BookHistoryDepth},
 		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) {
 			if r.sink == nil { // a source's next full book resyncs
 				r.wantSnapshot(sym.Name)

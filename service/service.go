@@ -40,6 +40,7 @@ import (
 	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/feed"
+	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/rest"
@@ -117,6 +118,20 @@ type Config struct {
 	// DepthFlow, if set, turns on the book metrics and combined signals
 	// (package depthflow) for every symbol.
 	DepthFlow *depthflow.Config
+	// WallMinNotional overrides DepthFlow.WallMinNotional per symbol
+	// (upper case): a wall floor is in the quote asset, and 500,000 USDT
+	// suits BTCUSDT, not a small altcoin. A positive value is the floor, a
+	// negative one no floor; zero is refused (it would mean depthflow's
+	// default). Symbols not in the map take DepthFlow's; a symbol not
+	// streamed yet (added later, or by a shard) is allowed. Needs
+	// DepthFlow.
+	WallMinNotional map[string]fixed.Dec
+	// BookHistoryDepth is the number of levels per side each symbol's
+	// book history keeps (the frames behind GET .../book/history and the
+	// dashboard's heatmap). Default DefaultBookHistoryDepth (20), at most
+	// MaxBookHistoryDepth. Memory grows with it: 600 frames x 2 sides x
+	// 16 bytes per level, 4.8 MB per symbol at 250.
+	BookHistoryDepth int
 	// Flow configures the metrics.
 	Flow flow.Config
 	// HTTPClient is used for REST and WebSocket handshakes.
@@ -161,6 +176,13 @@ type Config struct {
 	// Source (its input is not Binance's).
 	Capture CaptureConfig
 }
+
+// Book history depth bounds (Config.BookHistoryDepth). The maximum is the
+// deepest book the HTTP API serves.
+const (
+	DefaultBookHistoryDepth = 20
+	MaxBookHistoryDepth     = 1000
+)
 
 // DefaultStreamsPerConn is the default of Config.MaxStreamsPerConn: 200
 // spot symbols with a trade and a depth stream each. Binance allows 1,024
@@ -281,6 +303,15 @@ func (c *Config) withDefaults() (Config, error) {
 		if err := d.DepthFlow.Validate(); err != nil {
 			return d, fmt.Errorf("service: book metrics config: %w", err)
 		}
+	}
+	if err := d.checkWallOverrides(); err != nil {
+		return d, err
+	}
+	switch {
+	case d.BookHistoryDepth == 0:
+		d.BookHistoryDepth = DefaultBookHistoryDepth
+	case d.BookHistoryDepth < 0 || d.BookHistoryDepth > MaxBookHistoryDepth:
+		return d, fmt.Errorf("service: book history depth %d: want 1..%d levels", d.BookHistoryDepth, MaxBookHistoryDepth)
 	}
 	var err error
 	if d.Capture, err = d.Capture.withDefaults(); err != nil {
@@ -765,4 +796,44 @@ func (s *Service) RemoveSymbol(ctx context.Context, symbol string) error {
 		return fmt.Errorf("service: remove symbol %s: %w", sym, err)
 	}
 	return nil
+}
+
+// checkWallOverrides validates WallMinNotional and normalizes its keys to
+// upper case (a copy: the caller's map is not changed).
+func (d *Config) checkWallOverrides() error {
+	if len(d.WallMinNotional) == 0 {
+		return nil
+	}
+	if d.DepthFlow == nil {
+		return errors.New("service: per-symbol wall floors without book metrics (DepthFlow)")
+	}
+	m := make(map[string]fixed.Dec, len(d.WallMinNotional))
+	for sym, v := range d.WallMinNotional {
+		s := strings.ToUpper(strings.TrimSpace(sym))
+		if err := ValidSymbol(s); err != nil {
+			return fmt.Errorf("service: wall floor of %q: %w", sym, err)
+		}
+		if _, dup := m[s]; dup {
+			return fmt.Errorf("service: wall floor of %s given twice", s)
+		}
+		if v == 0 {
+			return fmt.Errorf("service: wall floor of %s: 0; want a positive notional, or negative for no floor", s)
+		}
+		c := *d.DepthFlow
+		c.WallMinNotional = v
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("service: wall floor of %s: %w", s, err)
+		}
+		m[s] = v
+	}
+	d.WallMinNotional = m
+	return nil
+}
+
+// depthFlowSymbol applies the per-symbol overrides to a symbol's copy of
+// the book metrics configuration (engine.Config.DepthFlowSymbol).
+func (c *Config) depthFlowSymbol(symbol string, dc *depthflow.Config) {
+	if v, ok := c.WallMinNotional[symbol]; ok {
+		dc.WallMinNotional = v
+	}
 }

@@ -51,6 +51,7 @@ type serviceFlags struct {
 	captureFileMB int64
 	captureAge    time.Duration
 	thresholds    thresholdFlags
+	historyDepth  int
 }
 
 func defaultDataDir() string {
@@ -84,6 +85,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.StringVar(&f.captureDir, "capture", "", "write every frame received and every REST snapshot and trade backfill used to capture files in this directory (one set per run, replayable with orderflow replay); off by default")
 	fs.Int64Var(&f.captureFileMB, "capture-file-mb", service.DefaultCaptureFileBytes>>20, "start the next capture file at this size, MiB")
 	fs.DurationVar(&f.captureAge, "capture-file-age", service.DefaultCaptureFileAge, "start the next capture file after this long")
+	fs.IntVar(&f.historyDepth, "book-history-depth", service.DefaultBookHistoryDepth, fmt.Sprintf("levels per side kept by each symbol's book history (GET .../book/history, the dashboard's heatmap), 1..%d; about 19 KB per level per symbol (4.8 MB at 250)", service.MaxBookHistoryDepth))
 	f.thresholds.register(fs)
 }
 
@@ -148,6 +150,11 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	var depth *depthflow.Config
 	if f.bookMetrics {
 		depth = &dc
+	} else if len(f.thresholds.wallPerSymbol) > 0 {
+		return service.Config{}, fmt.Errorf("%w: --wall-min-notional: per-symbol floors need --book-metrics", errUsage)
+	}
+	if f.historyDepth < 1 || f.historyDepth > service.MaxBookHistoryDepth {
+		return service.Config{}, fmt.Errorf("%w: --book-history-depth %d: want 1..%d levels", errUsage, f.historyDepth, service.MaxBookHistoryDepth)
 	}
 	backfill := f.backfill
 	if backfill == 0 {
@@ -159,7 +166,7 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depth, Flow: fc, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depth, WallMinNotional: f.thresholds.wallPerSymbol, BookHistoryDepth: f.historyDepth, Flow: fc, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
 		Capture: service.CaptureConfig{Dir: f.captureDir, MaxFileBytes: f.captureFileMB << 20, MaxFileAge: f.captureAge}}, nil
 }
 

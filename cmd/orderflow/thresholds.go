@@ -12,6 +12,7 @@ import (
 	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/fixed"
 	"github.com/orderflow/orderflow/flow"
+	"github.com/orderflow/orderflow/service"
 )
 
 // thresholdFlags are the main metric thresholds of the commands that run
@@ -27,6 +28,10 @@ type thresholdFlags struct {
 	wallMinNotional   string
 	wallFactor        int64
 	wallMinAge        time.Duration
+
+	// wallPerSymbol is --wall-min-notional's per-symbol part, set by
+	// config (no floor as -1, as depthflow takes it).
+	wallPerSymbol map[string]fixed.Dec
 }
 
 func (f *thresholdFlags) register(fs *flag.FlagSet) {
@@ -40,7 +45,7 @@ func (f *thresholdFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.imbalanceRatio, "imbalance-ratio", flow.DefaultImbalancePercent, "footprint diagonal imbalance threshold, percent (300: one side at least 3x the other; above 100)")
 	fs.IntVar(&f.stackedImbalances, "stacked-imbalances", flow.DefaultStackedImbalanceMin, "consecutive imbalanced prices that make a stacked imbalance")
 	fs.Int64Var(&f.valueArea, "value-area", flow.DefaultValueAreaPercent, "share of volume in the value area, percent (1..100)")
-	fs.StringVar(&f.wallMinNotional, "wall-min-notional", depthflow.DefaultWallMinNotional.String(), "a book wall needs price x qty at least this, in the quote asset (0: no floor)")
+	fs.StringVar(&f.wallMinNotional, "wall-min-notional", depthflow.DefaultWallMinNotional.String(), "a book wall needs price x qty at least this, in the quote asset (0: no floor); per symbol: BTCUSDT=500000,ETHUSDT=100000, with a bare value for the others (e.g. 50000,BTCUSDT=500000)")
 	fs.Int64Var(&f.wallFactor, "wall-factor", depthflow.DefaultWallFactor, fmt.Sprintf("a book wall is at least this many times its neighbours' mean quantity (1..%d)", depthflow.MaxWallFactor))
 	fs.DurationVar(&f.wallMinAge, "wall-min-age", depthflow.DefaultWallMinAge, "a wall candidate is announced once it has stood this long (0: at once)")
 }
@@ -106,14 +111,12 @@ func (f *thresholdFlags) config() (flow.Config, depthflow.Config, error) {
 		return usage("value-area", "%d: want 1..100 percent", f.valueArea)
 	}
 	fc.ValueAreaPercent = f.valueArea
-	wn, err := fixed.ParseString(strings.TrimSpace(f.wallMinNotional))
-	if err != nil || wn < 0 {
-		return usage("wall-min-notional", "%q: want a non-negative decimal", f.wallMinNotional)
+	wn, per, err := parseWallMinNotional(f.wallMinNotional)
+	if err != nil {
+		return usage("wall-min-notional", "%v", err)
 	}
 	dc.WallMinNotional = wn
-	if wn == 0 {
-		dc.WallMinNotional = -1 // depthflow: negative is no floor, zero the default
-	}
+	f.wallPerSymbol = per
 	if f.wallFactor < 1 || f.wallFactor > depthflow.MaxWallFactor {
 		return usage("wall-factor", "%d: want 1..%d", f.wallFactor, depthflow.MaxWallFactor)
 	}
@@ -131,4 +134,60 @@ func (f *thresholdFlags) config() (flow.Config, depthflow.Config, error) {
 		return flow.Config{}, depthflow.Config{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return fc, dc, nil
+}
+
+// parseWallMinNotional reads --wall-min-notional: a bare value (the
+// default for every symbol), SYMBOL=value pairs, or both, comma-separated.
+// 0 is no floor, returned as -1 (depthflow: negative is no floor, zero the
+// default); without a bare value the default is depthflow's.
+func parseWallMinNotional(s string) (fixed.Dec, map[string]fixed.Dec, error) {
+	def, haveDef := depthflow.DefaultWallMinNotional, false
+	var per map[string]fixed.Dec
+	floor := func(v string) (fixed.Dec, error) {
+		d, err := fixed.ParseString(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%q: want a non-negative decimal", v)
+		}
+		if d == 0 {
+			return -1, nil
+		}
+		return d, nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		sym, v, ok := strings.Cut(part, "=")
+		if !ok {
+			if haveDef {
+				return 0, nil, fmt.Errorf("%q: two values without a symbol", s)
+			}
+			d, err := floor(part)
+			if err != nil {
+				return 0, nil, err
+			}
+			def, haveDef = d, true
+			continue
+		}
+		sym = strings.ToUpper(strings.TrimSpace(sym))
+		if err := service.ValidSymbol(sym); err != nil {
+			return 0, nil, fmt.Errorf("%q: %v", part, err)
+		}
+		if _, dup := per[sym]; dup {
+			return 0, nil, fmt.Errorf("%s given twice", sym)
+		}
+		d, err := floor(v)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%s: %v", sym, err)
+		}
+		if per == nil {
+			per = map[string]fixed.Dec{}
+		}
+		per[sym] = d
+	}
+	if !haveDef && per == nil {
+		return 0, nil, fmt.Errorf("%q: no value", s)
+	}
+	return def, per, nil
 }
