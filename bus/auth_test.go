@@ -22,6 +22,7 @@ import (
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 // authPKI is a CA with a server certificate for 127.0.0.1 and a client
@@ -93,7 +94,7 @@ func mustPKI(t *testing.T) authPKI {
 
 func mustSecureServer(t *testing.T, cfg bus.EmbeddedConfig) *bus.Embedded {
 	t.Helper()
-	cfg.DataDir, cfg.Port, cfg.Logger = t.TempDir(), -1, testLogger(t)
+	cfg.DataDir, cfg.Port, cfg.Logger = t.TempDir(), -1, stacktest.Logger(t)
 	srv, err := bus.StartEmbedded(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func authConnect(t *testing.T, url string, cfg bus.ConnectConfig) (*nats.Conn, e
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg.Logger = testLogger(t)
+	cfg.Logger = stacktest.Logger(t)
 	cfg.Timeout = 5 * time.Second
 	nc, err := bus.Connect(ctx, url, cfg)
 	if err == nil {
@@ -143,9 +144,9 @@ func publishAndConsume(t *testing.T, nc *nats.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trades, _, _ := realData(t, testdata("hft-spot-btcusdt-20240808.txt.gz"), 5)
+	trades, _, _ := realData(t, stacktest.Testdata("hft-spot-btcusdt-20240808.txt.gz"), 5)
 	trades = trades[:5]
-	pub, err := bus.NewPublisher(nc, bus.PublisherConfig{Market: market.Spot, Logger: testLogger(t)})
+	pub, err := bus.NewPublisher(nc, bus.PublisherConfig{Market: market.Spot, Logger: stacktest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestEmbeddedAuth(t *testing.T) {
 		srv := mustSecureServer(t, bus.EmbeddedConfig{Auth: bus.Auth{Token: "s3cret-token"}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		nc, err := srv.Connect(ctx, bus.ConnectConfig{Logger: testLogger(t)})
+		nc, err := srv.Connect(ctx, bus.ConnectConfig{Logger: stacktest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +257,7 @@ func TestEmbeddedTLS(t *testing.T) {
 		// This process's own connection needs no client certificate.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		in, err := srv.Connect(ctx, bus.ConnectConfig{Logger: testLogger(t)})
+		in, err := srv.Connect(ctx, bus.ConnectConfig{Logger: stacktest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func TestEmbeddedSecurityRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			tc.cfg.DataDir, tc.cfg.Port, tc.cfg.Logger = dir, -1, testLogger(t)
+			tc.cfg.DataDir, tc.cfg.Port, tc.cfg.Logger = dir, -1, stacktest.Logger(t)
 			srv, err := bus.StartEmbedded(tc.cfg)
 			if err == nil {
 				srv.Close()

@@ -10,6 +10,7 @@ import (
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 // BenchmarkPublishConn compares the embedded server's two ways in for
@@ -18,7 +19,7 @@ import (
 // Embedded.Connect, which the command uses. File store, real trades,
 // each iteration ends when JetStream acknowledged all of them.
 func BenchmarkPublishConn(b *testing.B) {
-	trades, _, _ := realData(b, testdata("hft-spot-btcusdt-20240808.txt.gz"), 0)
+	trades, _, _ := realData(b, stacktest.Testdata("hft-spot-btcusdt-20240808.txt.gz"), 0)
 	for _, inProc := range []bool{false, true} {
 		name := "TCP"
 		if inProc {
@@ -31,7 +32,7 @@ func BenchmarkPublishConn(b *testing.B) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				var err error
-				if nc, err = tb.srv.Connect(ctx, bus.ConnectConfig{Logger: testLogger(b)}); err != nil {
+				if nc, err = tb.srv.Connect(ctx, bus.ConnectConfig{Logger: stacktest.Logger(b)}); err != nil {
 					b.Fatal(err)
 				}
 				defer nc.Close()
@@ -47,7 +48,7 @@ func BenchmarkPublishConn(b *testing.B) {
 }
 
 func publishAll(b *testing.B, nc *nats.Conn, trades []market.Trade, id int64) int64 {
-	pub, err := bus.NewPublisher(nc, bus.PublisherConfig{Market: market.Spot, Queue: len(trades), Logger: testLogger(b)})
+	pub, err := bus.NewPublisher(nc, bus.PublisherConfig{Market: market.Spot, Queue: len(trades), Logger: stacktest.Logger(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

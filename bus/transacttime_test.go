@@ -14,6 +14,7 @@ import (
 	"github.com/orderflow/orderflow/capture"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 // rawDiff is a recorded diff's times read with encoding/json straight
@@ -27,7 +28,7 @@ type rawDiff struct {
 // them, with each one's E and T as encoding/json reads the frame.
 func recordedDiffs(t *testing.T, file string, limit int) ([]market.DepthUpdate, []rawDiff) {
 	t.Helper()
-	r, err := capture.Open(testdata(file), capture.OpenOptions{})
+	r, err := capture.Open(stacktest.Testdata(file), capture.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestBookDeltaCarriesTransactionTime(t *testing.T) {
 func TestPublishedDeltaTransactionTime(t *testing.T) {
 	ups, raws := recordedDiffs(t, "hft-usdm-btcusdt-20240718.txt.gz", 500)
 	tb := mustBus(t, bus.StreamConfig{Memory: true})
-	pub, err := bus.NewPublisher(tb.nc, bus.PublisherConfig{Market: market.USDM, Logger: testLogger(t)})
+	pub, err := bus.NewPublisher(tb.nc, bus.PublisherConfig{Market: market.USDM, Logger: stacktest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

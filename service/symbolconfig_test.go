@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
+	"github.com/orderflow/orderflow/stacktest"
 )
 
 // wallSyms are spot10's symbols the wall tests run.
@@ -36,7 +37,7 @@ func runWalls(t *testing.T, cfg service.Config) map[string]symbolWalls {
 	t.Helper()
 	fc := flow.Config{BarIntervals: []time.Duration{time.Minute}}
 	src := &recordingSource{files: spot10, cfg: engine.Config{Flow: fc, Market: market.Spot, MarketKnown: true}, done: make(chan struct{})}
-	cfg.Symbols, cfg.Source, cfg.Flow, cfg.Logger = wallSyms, src, fc, testLogger(t)
+	cfg.Symbols, cfg.Source, cfg.Flow, cfg.Logger = wallSyms, src, fc, stacktest.Logger(t)
 	s, err := service.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestBookHistoryDepth(t *testing.T) {
 			}
 			fc := flow.Config{BarIntervals: []time.Duration{time.Minute}}
 			src := &recordingSource{files: spot10, cfg: engine.Config{Flow: fc, Market: market.Spot, MarketKnown: true}, done: make(chan struct{})}
-			s, err := service.New(service.Config{Symbols: wallSyms, Source: src, Flow: fc, BookHistoryDepth: depth, Logger: testLogger(t)})
+			s, err := service.New(service.Config{Symbols: wallSyms, Source: src, Flow: fc, BookHistoryDepth: depth, Logger: stacktest.Logger(t)})
 			if err != nil {
 				t.Fatal(err)
 			}
