@@ -219,16 +219,18 @@ func TestEmbeddedAuth(t *testing.T) {
 		}
 		publishAndConsume(t, nc)
 	})
-	t.Run("InProcessPresentsServerCredential", func(t *testing.T) {
-		srv := mustSecureServer(t, bus.EmbeddedConfig{Auth: bus.Auth{Token: "s3cret-token"}})
+	t.Run("OwnConnectionsPresentServerCredential", func(t *testing.T) {
+		srv := mustSecureServer(t, bus.EmbeddedConfig{Auth: bus.Auth{User: "feed", Password: "pw-1"}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		nc, err := srv.Connect(ctx, bus.ConnectConfig{Logger: stacktest.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
+		for _, conn := range []func(context.Context, bus.ConnectConfig) (*nats.Conn, error){srv.Connect, srv.ConnectInProcess} {
+			nc, err := conn(ctx, bus.ConnectConfig{Logger: stacktest.Logger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			publishAndConsume(t, nc)
+			nc.Close()
 		}
-		defer nc.Close()
-		publishAndConsume(t, nc)
 	})
 }
 

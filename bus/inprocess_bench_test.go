@@ -15,9 +15,10 @@ import (
 
 // BenchmarkPublishConn compares the embedded server's two ways in for
 // `orderflow run --bus embedded`'s own publisher: loopback TCP (what
-// BenchmarkPublishTrades measures) and the in-process pipe of
-// Embedded.Connect, which the command uses. File store, real trades,
-// each iteration ends when JetStream acknowledged all of them.
+// BenchmarkPublishTrades measures, and Embedded.Connect's choice without
+// TLS) and the in-process pipe of Embedded.ConnectInProcess (its choice
+// with TLS). File store, real trades, each iteration ends when JetStream
+// acknowledged all of them.
 func BenchmarkPublishConn(b *testing.B) {
 	trades, _, _ := realData(b, stacktest.Testdata("hft-spot-btcusdt-20240808.txt.gz"), 0)
 	for _, inProc := range []bool{false, true} {
@@ -32,7 +33,7 @@ func BenchmarkPublishConn(b *testing.B) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				var err error
-				if nc, err = tb.srv.Connect(ctx, bus.ConnectConfig{Logger: stacktest.Logger(b)}); err != nil {
+				if nc, err = tb.srv.ConnectInProcess(ctx, bus.ConnectConfig{Logger: stacktest.Logger(b)}); err != nil {
 					b.Fatal(err)
 				}
 				defer nc.Close()

@@ -87,9 +87,9 @@ type busRun struct {
 	log    *slog.Logger
 }
 
-// connect opens another connection to the bus: in-process to the
-// embedded server (no client certificate needed, the server's own
-// credential), else with the client flags.
+// connect opens another connection to the bus: to the embedded server
+// with its own credential (Embedded.Connect: in-process when it has TLS,
+// so no client certificate is needed), else with the client flags.
 func (b *busRun) connect(ctx context.Context, name string) (*nats.Conn, error) {
 	if b.emb != nil {
 		return b.emb.Connect(ctx, bus.ConnectConfig{Name: name, Logger: b.log})
