@@ -83,6 +83,8 @@ func (d *Decoder) fast(b []byte, m *Message) bool {
 		return false
 	}
 
+	var dst fastDst
+	dst.set(kind, m)
 	for {
 		// The separator after the previous member.
 		if i >= len(b) {
@@ -121,16 +123,12 @@ func (d *Decoder) fast(b []byte, m *Message) bool {
 			}
 			has |= bit(f)
 		}
-		var ok bool
-		switch kind {
-		case KindTrade, KindAggTrade:
-			i, ok = d.fastTrade(b, i, f, kind, m)
-		case KindDepthUpdate:
-			i, ok = d.fastDepth(b, i, f, m)
-		default:
-			i, ok = d.fastTicker(b, i, f, m)
+		op := opSkip
+		if f >= 0 {
+			op = dst.ops[f]
 		}
-		if !ok {
+		var ok bool
+		if i, ok = d.fastField(b, i, op, &dst, m); !ok {
 			return false
 		}
 	}
@@ -178,91 +176,96 @@ func (d *Decoder) fast(b []byte, m *Message) bool {
 	return true
 }
 
-// fastTrade reads the value of field f of a trade or aggTrade at b[i].
-func (d *Decoder) fastTrade(b []byte, i, f int, kind Kind, m *Message) (int, bool) {
-	t := &m.Trade
-	ok := true
-	switch {
-	case f == fE:
-		t.EventTime, i, ok = fastInt(b, i)
-	case f == fs:
-		t.Symbol, i, ok = d.fastSym(b, i)
-	case f == fp:
-		t.Price, i, ok = fastDec(b, i)
-	case f == fq:
-		t.Qty, i, ok = fastDec(b, i)
-	case f == fT:
-		t.Time, i, ok = fastInt(b, i)
-	case f == fm:
-		t.BuyerMaker, i, ok = fastBool(b, i)
-	case f == ft && kind == KindTrade, f == fa && kind == KindAggTrade:
-		t.ID, i, ok = fastInt(b, i)
-	case f == ff && kind == KindAggTrade:
-		t.FirstID, i, ok = fastInt(b, i)
-	case f == fl && kind == KindAggTrade:
-		t.LastID, i, ok = fastInt(b, i)
-	default:
-		i, ok = skipSimple(b, i)
-	}
-	return i, ok
+// A fastOp says how the fast path reads the value of one field of an
+// event and where it goes: opInt+k and opDec+k are the k-th integer and
+// decimal destinations of the kind (fastDst).
+type fastOp uint8
+
+const (
+	opSkip fastOp      = iota // a field the kind does not use
+	opSym                     // the symbol
+	opBool                    // buyer is maker
+	opBids                    // depth bids
+	opAsks                    // depth asks
+	opInt                     // opInt+k: ints[k]
+	opDec  = opInt + 5        // opDec+k: decs[k]
+)
+
+// Each kind's fields, by field slot; a slot left out is skipped. "a" and
+// "b" mean different things per kind: a trade's "a" (old spot seller
+// order id) is skipped, an aggTrade's is its id.
+var (
+	tradeOps = [nFields]fastOp{fE: opInt, fT: opInt + 1, ft: opInt + 2,
+		fs: opSym, fp: opDec, fq: opDec + 1, fm: opBool}
+	aggTradeOps = [nFields]fastOp{fE: opInt, fT: opInt + 1, fa: opInt + 2, ff: opInt + 3, fl: opInt + 4,
+		fs: opSym, fp: opDec, fq: opDec + 1, fm: opBool}
+	depthOps = [nFields]fastOp{fE: opInt, fT: opInt + 1, fU: opInt + 2, fu: opInt + 3, fpu: opInt + 4,
+		fs: opSym, fb: opBids, fa: opAsks}
+	tickerOps = [nFields]fastOp{fu: opInt, fE: opInt + 1, fT: opInt + 2,
+		fs: opSym, fb: opDec, fB: opDec + 1, fa: opDec + 2, fA: opDec + 3}
+)
+
+// fastDst is where the fields of one event go: the kind's ops and the
+// Message fields its integer and decimal ops name.
+type fastDst struct {
+	ops  *[nFields]fastOp
+	ints [5]*int64
+	decs [4]*fixed.Dec
+	sym  *string
+	flag *bool
 }
 
-// fastDepth reads the value of field f of a depthUpdate at b[i].
-func (d *Decoder) fastDepth(b []byte, i, f int, m *Message) (int, bool) {
-	u := &m.Depth
+// set points dst at m's fields for kind, in the order of the kind's ops.
+func (dst *fastDst) set(kind Kind, m *Message) {
+	switch kind {
+	case KindTrade, KindAggTrade:
+		t := &m.Trade
+		dst.ops = &tradeOps
+		if kind == KindAggTrade {
+			dst.ops = &aggTradeOps
+		}
+		dst.ints = [5]*int64{&t.EventTime, &t.Time, &t.ID, &t.FirstID, &t.LastID}
+		dst.decs = [4]*fixed.Dec{&t.Price, &t.Qty}
+		dst.sym, dst.flag = &t.Symbol, &t.BuyerMaker
+	case KindDepthUpdate:
+		u := &m.Depth
+		dst.ops = &depthOps
+		dst.ints = [5]*int64{&u.EventTime, &u.TransactTime, &u.FirstID, &u.FinalID, &u.PrevFinalID}
+		dst.sym = &u.Symbol
+	default:
+		t := &m.Ticker
+		dst.ops = &tickerOps
+		dst.ints = [5]*int64{&t.UpdateID, &t.EventTime, &t.TransactTime}
+		dst.decs = [4]*fixed.Dec{&t.BidPrice, &t.BidQty, &t.AskPrice, &t.AskQty}
+		dst.sym = &t.Symbol
+	}
+}
+
+// fastField reads the value at b[i] as op says, into dst (or m's depth
+// sides).
+func (d *Decoder) fastField(b []byte, i int, op fastOp, dst *fastDst, m *Message) (int, bool) {
 	ok := true
-	switch f {
-	case fE:
-		u.EventTime, i, ok = fastInt(b, i)
-	case fT:
-		u.TransactTime, i, ok = fastInt(b, i)
-	case fs:
-		u.Symbol, i, ok = d.fastSym(b, i)
-	case fU:
-		u.FirstID, i, ok = fastInt(b, i)
-	case fu:
-		u.FinalID, i, ok = fastInt(b, i)
-	case fpu:
-		u.PrevFinalID, i, ok = fastInt(b, i)
-	case fb, fa:
+	switch {
+	case op >= opDec:
+		*dst.decs[op-opDec], i, ok = fastDec(b, i)
+	case op >= opInt:
+		*dst.ints[op-opInt], i, ok = fastInt(b, i)
+	case op == opSym:
+		*dst.sym, i, ok = d.fastSym(b, i)
+	case op == opBool:
+		*dst.flag, i, ok = fastBool(b, i)
+	case op == opBids, op == opAsks:
 		if i >= len(b) || b[i] != '[' {
 			return i, false
 		}
 		s := scanner{b: b, i: i}
 		var err error
-		if f == fb {
-			u.Bids, err = s.levels(u.Bids[:0], &d.scratch)
+		if op == opBids {
+			m.Depth.Bids, err = s.levels(m.Depth.Bids[:0], &d.scratch)
 		} else {
-			u.Asks, err = s.levels(u.Asks[:0], &d.scratch)
+			m.Depth.Asks, err = s.levels(m.Depth.Asks[:0], &d.scratch)
 		}
 		i, ok = s.i, err == nil
-	default:
-		i, ok = skipSimple(b, i)
-	}
-	return i, ok
-}
-
-// fastTicker reads the value of field f of a bookTicker at b[i].
-func (d *Decoder) fastTicker(b []byte, i, f int, m *Message) (int, bool) {
-	t := &m.Ticker
-	ok := true
-	switch f {
-	case fs:
-		t.Symbol, i, ok = d.fastSym(b, i)
-	case fu:
-		t.UpdateID, i, ok = fastInt(b, i)
-	case fb:
-		t.BidPrice, i, ok = fastDec(b, i)
-	case fB:
-		t.BidQty, i, ok = fastDec(b, i)
-	case fa:
-		t.AskPrice, i, ok = fastDec(b, i)
-	case fA:
-		t.AskQty, i, ok = fastDec(b, i)
-	case fE:
-		t.EventTime, i, ok = fastInt(b, i)
-	case fT:
-		t.TransactTime, i, ok = fastInt(b, i)
 	default:
 		i, ok = skipSimple(b, i)
 	}
