@@ -116,6 +116,16 @@ func appendEvent(dst []byte, event string, eventTime int64) []byte {
 	return appendIntField(dst, "E", eventTime)
 }
 
+// appendEventSymbol opens a trade or depthUpdate event: {"e","E", on
+// USD-M the transaction time "T", then "s".
+func appendEventSymbol(dst []byte, event string, eventTime, transactTime int64, symbol string, kind market.Kind) []byte {
+	dst = appendEvent(dst, event, eventTime)
+	if kind == market.USDM {
+		dst = appendIntField(dst, "T", transactTime)
+	}
+	return appendStrField(dst, "s", symbol)
+}
+
 // appendAggTail appends what follows an aggregate trade's id in both the
 // stream event and the REST body: "p","q","f","l","T","m", and "M":true
 // on spot.
@@ -154,11 +164,7 @@ func AppendAggTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
 // {"e":"trade","E","T","s","t","p","q","X":"MARKET","m"}. The trade id is
 // t.ID.
 func AppendTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
-	dst = appendEvent(dst, "trade", t.EventTime)
-	if kind == market.USDM {
-		dst = appendIntField(dst, "T", t.Time)
-	}
-	dst = appendStrField(dst, "s", t.Symbol)
+	dst = appendEventSymbol(dst, "trade", t.EventTime, t.Time, t.Symbol, kind)
 	dst = appendIntField(dst, "t", t.ID)
 	dst = appendDecField(dst, "p", t.Price)
 	dst = appendDecField(dst, "q", t.Qty)
@@ -178,11 +184,7 @@ func AppendTrade(dst []byte, t *market.Trade, kind market.Kind) []byte {
 // {"e":"depthUpdate","E","s","U","u","b","a"}; USD-M adds "T" after "E" and
 // "pu" after "u".
 func AppendDepthUpdate(dst []byte, u *market.DepthUpdate, kind market.Kind) []byte {
-	dst = appendEvent(dst, "depthUpdate", u.EventTime)
-	if kind == market.USDM {
-		dst = appendIntField(dst, "T", u.TransactTime)
-	}
-	dst = appendStrField(dst, "s", u.Symbol)
+	dst = appendEventSymbol(dst, "depthUpdate", u.EventTime, u.TransactTime, u.Symbol, kind)
 	dst = appendIntField(dst, "U", u.FirstID)
 	dst = appendIntField(dst, "u", u.FinalID)
 	if kind == market.USDM {
