@@ -212,57 +212,27 @@ func (c Config) withDefaults() Config {
 	slices.Sort(wins)
 	c.LiquidityWindows = slices.Compact(wins)
 
-	defInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def64 := func(v *int64, d int64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def64(&c.WallFactor, DefaultWallFactor)
-	defInt(&c.WallNeighbors, DefaultWallNeighbors)
-	defInt(&c.MaxWalls, DefaultMaxWalls)
-	defInt(&c.MaxPendingTrades, DefaultMaxPendingTrades)
-	defInt(&c.MaxAbsorptionEvents, DefaultMaxAbsorptionEvents)
-	defInt(&c.SignalHistory, DefaultSignalHistory)
-	defInt(&c.EndedWallHistory, DefaultEndedWallHistory)
-	def64(&c.AbsorptionPercent, DefaultAbsorptionPercent)
-	defDur(&c.AbsorptionWindow, DefaultAbsorptionWindow)
-	defDur(&c.AbsorptionBar, DefaultAbsorptionBar)
+	positiveOr(&c.WallFactor, DefaultWallFactor)
+	positiveOr(&c.WallNeighbors, DefaultWallNeighbors)
+	positiveOr(&c.MaxWalls, DefaultMaxWalls)
+	positiveOr(&c.MaxPendingTrades, DefaultMaxPendingTrades)
+	positiveOr(&c.MaxAbsorptionEvents, DefaultMaxAbsorptionEvents)
+	positiveOr(&c.SignalHistory, DefaultSignalHistory)
+	positiveOr(&c.EndedWallHistory, DefaultEndedWallHistory)
+	positiveOr(&c.AbsorptionPercent, DefaultAbsorptionPercent)
+	positiveOr(&c.AbsorptionWindow, DefaultAbsorptionWindow)
+	positiveOr(&c.AbsorptionBar, DefaultAbsorptionBar)
 	if r := c.AbsorptionWindow % time.Millisecond; r != 0 {
 		c.AbsorptionWindow += time.Millisecond - r
 	}
 	c.WallFactor = min(c.WallFactor, MaxWallFactor)
 	c.WallNeighbors = min(c.WallNeighbors, MaxWallNeighbors)
-	switch {
-	case c.WallMinNotional == 0:
-		c.WallMinNotional = DefaultWallMinNotional
-	case c.WallMinNotional < 0:
-		c.WallMinNotional = 0
-	}
+	zeroOr(&c.WallMinNotional, DefaultWallMinNotional)
 	if c.WallHoldPercent <= 0 || c.WallHoldPercent > 100 {
 		c.WallHoldPercent = DefaultWallHoldPercent
 	}
-	switch {
-	case c.WallMinAge == 0:
-		c.WallMinAge = DefaultWallMinAge
-	case c.WallMinAge < 0:
-		c.WallMinAge = 0
-	}
-	switch {
-	case c.ReplenishPercent == 0:
-		c.ReplenishPercent = DefaultReplenishPercent
-	case c.ReplenishPercent < 0:
-		c.ReplenishPercent = 0
-	}
+	zeroOr(&c.WallMinAge, DefaultWallMinAge)
+	zeroOr(&c.ReplenishPercent, DefaultReplenishPercent)
 	if c.WallMaxBps <= 0 || c.WallMaxBps > 10_000 {
 		c.WallMaxBps = DefaultWallMaxBps
 	}
@@ -273,4 +243,22 @@ func (c Config) withDefaults() Config {
 		c.AbsorptionMinVolume = 0
 	}
 	return c
+}
+
+// positiveOr sets *v to d unless it is positive.
+func positiveOr[T ~int | ~int64](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// zeroOr sets *v to d when it is zero, and to zero (off) when it is
+// negative.
+func zeroOr[T ~int64](v *T, d T) {
+	switch {
+	case *v == 0:
+		*v = d
+	case *v < 0:
+		*v = 0
+	}
 }
