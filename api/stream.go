@@ -135,10 +135,24 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	ctx := c.CloseRead(r.Context())
+	// Messages are written without a context: with one, the websocket
+	// library arms a timer and an AfterFunc for every write, a few
+	// allocations per trade on the push path. Instead one watchdog timer,
+	// reset for each write, closes a connection whose write takes longer
+	// than WriteTimeout, and ctx's end closes it as the write's context
+	// did. The result is the same: the write fails and the handler returns.
+	closeOnDone := context.AfterFunc(ctx, func() { _ = c.CloseNow() })
+	defer closeOnDone()
+	watchdog := time.AfterFunc(time.Hour, func() { _ = c.CloseNow() })
+	watchdog.Stop()
+	defer watchdog.Stop()
 	write := func(b []byte) error {
-		wctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
-		defer cancel()
-		return c.Write(wctx, websocket.MessageText, b)
+		watchdog.Reset(s.opts.WriteTimeout)
+		err := c.Write(context.Background(), websocket.MessageText, b)
+		if !watchdog.Stop() && err == nil {
+			err = fmt.Errorf("api: push write: no progress within %v", s.opts.WriteTimeout)
+		}
+		return err
 	}
 	keep := time.NewTicker(s.opts.KeepAlive)
 	defer keep.Stop()
@@ -150,6 +164,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 			if sub.Kicked() {
 				return // CloseNow: a close handshake would wait on a client that does not read
 			}
+			closeOnDone() // the close handshake ends ctx, which must not cut it
 			_ = c.Close(websocket.StatusGoingAway, "server stopping")
 			return
 		case <-keep.C:
