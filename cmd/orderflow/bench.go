@@ -298,7 +298,9 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 	if err != nil {
 		return err
 	}
+	loadBefore := loadAverage()
 	res, err := bench.Latency(ctx, c, opts)
+	loadAfter := loadAverage()
 	if perr := stopProfiles(); err == nil {
 		err = perr
 	}
@@ -317,6 +319,8 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 	fmt.Fprintf(w, "  rate: %d frames/s asked, %.0f achieved; per round %d trades + %d depth diffs, first %d frames not timed\n",
 		res.Rate, res.AchievedRate, res.TradesPerRound, res.DepthPerRound, res.WarmupFrames)
 	fmt.Fprintf(w, "  book in sync at the end of every round: %v\n", res.BookSynced)
+	fmt.Fprintf(w, "  machine load (1-minute load average) before: %s, after: %s, on %d CPUs: the figures below are only as quiet as that\n",
+		loadBefore, loadAfter, runtime.NumCPU())
 	t := newTable(w)
 	fmt.Fprintln(t, "  \tsamples\tmissing\tp50\tp99\tp999\tmax\tmean")
 	row := func(name string, p bench.Percentiles) {
@@ -349,6 +353,19 @@ func printRuntime(w io.Writer, rt *bench.RuntimeStats) {
 		rt.GCCycles, rt.GCPauses.Round(time.Microsecond), rt.GCPauseMax, rt.PerFrame(float64(rt.HeapAllocs)))
 	fmt.Fprintf(w, "    CPU %.1f µs per frame; threads slept (voluntary switches) %.2f and were preempted %.3f times per frame\n",
 		rt.PerFrame(float64(rt.CPU.Microseconds())), rt.PerFrame(float64(rt.VolSwitches)), rt.PerFrame(float64(rt.InvolSwitches)))
+}
+
+// loadAverage returns the 1-minute load average of the machine (Linux's
+// /proc/loadavg), or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
 
 // parseCPUs reads a comma-separated list of CPU numbers; empty is none.
