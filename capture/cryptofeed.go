@@ -19,12 +19,8 @@ import (
 // one on stream.binance.com is spot; a REST URL under /fapi/ is USD-M and
 // one under /api/ is spot. A snapshot's symbol is the URL's symbol=.
 type cryptofeedReader struct {
-	src   *source
-	lr    lineReader
-	rec   Record
-	stats Stats
-	in    interner
-	err   error
+	textReader
+	in interner
 
 	market      market.Kind // from the last WebSocket URL line
 	marketKnown bool
@@ -38,12 +34,8 @@ var (
 )
 
 func newCryptofeedReader(src *source, maxLine int) *cryptofeedReader {
-	return &cryptofeedReader{src: src, lr: lineReader{src: src, max: maxLine}}
+	return &cryptofeedReader{textReader: newTextReader(src, maxLine)}
 }
-
-func (r *cryptofeedReader) Progress() (done, total int64) { return r.src.Progress() }
-func (r *cryptofeedReader) Stats() Stats                  { return r.stats }
-func (r *cryptofeedReader) Close() error                  { return r.src.Close() }
 
 // Next implements Reader.
 func (r *cryptofeedReader) Next() (*Record, error) {
@@ -52,7 +44,7 @@ func (r *cryptofeedReader) Next() (*Record, error) {
 	}
 	for {
 		ln, err := r.lr.next()
-		blank, err := countLine(ln, err, &r.stats, &r.err)
+		blank, err := r.count(ln, err)
 		if err != nil {
 			return nil, err
 		}
@@ -68,12 +60,7 @@ func (r *cryptofeedReader) Next() (*Record, error) {
 		}
 		rec, err := r.parse(b)
 		if err != nil {
-			if ln.unterminated {
-				r.err = tornLine(r.src.name, ln, err)
-				return nil, r.err
-			}
-			r.stats.Errors++
-			return nil, &LineError{Name: r.src.name, Line: ln.no, Offset: ln.off, Err: err}
+			return nil, r.bad(ln, err)
 		}
 		r.stats.Records++
 		return rec, nil

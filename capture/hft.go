@@ -20,12 +20,8 @@ import (
 // the market before any tell), the reader looks ahead a bounded number of
 // lines and keeps them for later.
 type hftReader struct {
-	src   *source
-	lr    lineReader
-	rec   Record
-	stats Stats
-	in    interner
-	err   error // sticky: torn tail or stream error
+	textReader
+	in interner
 
 	pending  []pendingLine
 	pendHead int
@@ -62,12 +58,8 @@ var (
 )
 
 func newHFTReader(src *source, maxLine int) *hftReader {
-	return &hftReader{src: src, lr: lineReader{src: src, max: maxLine}}
+	return &hftReader{textReader: newTextReader(src, maxLine)}
 }
-
-func (r *hftReader) Progress() (done, total int64) { return r.src.Progress() }
-func (r *hftReader) Stats() Stats                  { return r.stats }
-func (r *hftReader) Close() error                  { return r.src.Close() }
 
 func (r *hftReader) nextLine() (textLine, error) {
 	if r.pendHead < len(r.pending) {
@@ -151,7 +143,7 @@ func (r *hftReader) Next() (*Record, error) {
 	}
 	for {
 		ln, err := r.nextLine()
-		blank, err := countLine(ln, err, &r.stats, &r.err)
+		blank, err := r.count(ln, err)
 		if err != nil {
 			return nil, err
 		}
@@ -161,12 +153,7 @@ func (r *hftReader) Next() (*Record, error) {
 		}
 		h, err := splitHFT(ln.b)
 		if err != nil {
-			if ln.unterminated {
-				r.err = tornLine(r.src.name, ln, err)
-				return nil, r.err
-			}
-			r.stats.Errors++
-			return nil, &LineError{Name: r.src.name, Line: ln.no, Offset: ln.off, Err: err}
+			return nil, r.bad(ln, err)
 		}
 		if h.mktOK {
 			r.market, r.marketKnown = h.mkt, true

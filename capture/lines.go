@@ -36,24 +36,55 @@ type textLine struct {
 	unterminated bool
 }
 
-// countLine counts in st the line a reader has just read (err is what
-// reading it returned): a *LineError (a line too long, say) is a line with
-// an error that the reader goes on after; any other error (io.EOF, a
-// stream error) ends the reader: it is kept in *end. blank reports a line
-// of white space only, which the caller skips and counts as skipped.
-func countLine(ln textLine, err error, st *Stats, end *error) (blank bool, _ error) {
+// textReader is what the readers of text formats (hftbacktest,
+// cryptofeed, data.binance.vision CSV) share: the source, its lines, the
+// record returned last, the counters and the error that ended the read.
+type textReader struct {
+	src   *source
+	lr    lineReader
+	rec   Record
+	stats Stats
+	err   error // sticky: torn tail or stream error
+}
+
+func newTextReader(src *source, maxLine int) textReader {
+	return textReader{src: src, lr: lineReader{src: src, max: maxLine}}
+}
+
+func (r *textReader) Progress() (done, total int64) { return r.src.Progress() }
+func (r *textReader) Stats() Stats                  { return r.stats }
+func (r *textReader) Close() error                  { return r.src.Close() }
+
+// count counts the line just read (err is what reading it returned): a
+// *LineError (a line too long, say) is a line with an error that the
+// reader goes on after; any other error (io.EOF, a stream error) ends the
+// reader: it is kept in r.err. blank reports a line of white space only,
+// which the caller skips and counts as skipped.
+func (r *textReader) count(ln textLine, err error) (blank bool, _ error) {
 	if err != nil {
 		var le *LineError
 		if errors.As(err, &le) {
-			st.Lines++
-			st.Errors++
+			r.stats.Lines++
+			r.stats.Errors++
 			return false, err
 		}
-		*end = err
+		r.err = err
 		return false, err
 	}
-	st.Lines++
+	r.stats.Lines++
 	return len(bytes.TrimSpace(ln.b)) == 0, nil
+}
+
+// bad reports a line that did not parse: an unterminated last line is a
+// torn tail, which ends the reader; any other is a *LineError, counted,
+// that the reader goes on after.
+func (r *textReader) bad(ln textLine, err error) error {
+	if ln.unterminated {
+		r.err = tornLine(r.src.name, ln, err)
+		return r.err
+	}
+	r.stats.Errors++
+	return &LineError{Name: r.src.name, Line: ln.no, Offset: ln.off, Err: err}
 }
 
 // next returns the next line. io.EOF ends the stream; a line longer than

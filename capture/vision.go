@@ -22,11 +22,7 @@ import (
 // booleans, and (since about 2022) a header row. The column count decides
 // the market; the magnitude of each time decides its unit.
 type visionReader struct {
-	src   *source
-	lr    lineReader
-	rec   Record
-	stats Stats
-	err   error
+	textReader
 
 	symbol  string // "BTCUSDT"
 	cols    int    // 7 (USD-M) or 8 (spot); 0 until the first row
@@ -52,7 +48,7 @@ func newVisionReader(src *source, maxLine int, symbol string) (*visionReader, er
 	if !ok {
 		return nil, fmt.Errorf("capture: %s: symbol %q: want letters and digits only", src.name, sym)
 	}
-	r := &visionReader{src: src, lr: lineReader{src: src, max: maxLine}, symbol: s}
+	r := &visionReader{textReader: newTextReader(src, maxLine), symbol: s}
 	r.prefix = fmt.Appendf(nil, `{"stream":"%s@aggTrade","data":{"e":"aggTrade","E":`, strings.ToLower(s))
 	r.symPart = fmt.Appendf(nil, `,"s":"%s","a":`, s)
 	return r, nil
@@ -68,10 +64,6 @@ func symbolFromName(name string) string {
 	return name[strings.LastIndexByte(name[:i], '-')+1 : i]
 }
 
-func (r *visionReader) Progress() (done, total int64) { return r.src.Progress() }
-func (r *visionReader) Stats() Stats                  { return r.stats }
-func (r *visionReader) Close() error                  { return r.src.Close() }
-
 // Next implements Reader.
 func (r *visionReader) Next() (*Record, error) {
 	if r.err != nil {
@@ -79,7 +71,7 @@ func (r *visionReader) Next() (*Record, error) {
 	}
 	for {
 		ln, err := r.lr.next()
-		blank, err := countLine(ln, err, &r.stats, &r.err)
+		blank, err := r.count(ln, err)
 		if err != nil {
 			return nil, err
 		}
@@ -96,12 +88,7 @@ func (r *visionReader) Next() (*Record, error) {
 			continue
 		}
 		if err := r.row(ln.b); err != nil {
-			if ln.unterminated {
-				r.err = tornLine(r.src.name, ln, err)
-				return nil, r.err
-			}
-			r.stats.Errors++
-			return nil, &LineError{Name: r.src.name, Line: ln.no, Offset: ln.off, Err: err}
+			return nil, r.bad(ln, err)
 		}
 		r.stats.Records++
 		return &r.rec, nil
