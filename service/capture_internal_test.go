@@ -268,12 +268,12 @@ func TestCaptureRotates(t *testing.T) {
 	}
 }
 
-// BenchmarkCaptureHook measures what capture adds to the receive path per
-// frame: copy into a pooled buffer and queue. The queue is emptied with
-// the timer stopped (BenchmarkCaptureWriter measures the writer's side).
-func BenchmarkCaptureHook(b *testing.B) {
+// benchCapturer is a capturer on cfg (defaults filled in) and 4096 real
+// frames to feed it; bytes per op are the frames' mean size.
+func benchCapturer(b *testing.B, cfg CaptureConfig) (*capturer, [][]byte) {
+	b.Helper()
 	frames := realFrames(b, 4096)
-	cfg, err := (&CaptureConfig{Dir: b.TempDir(), Queue: 8192}).withDefaults()
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -281,17 +281,25 @@ func BenchmarkCaptureHook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	drain := func() {
-		for len(c.q) > 0 {
-			c.put((<-c.q).buf)
-		}
-	}
 	var size int64
 	for _, f := range frames {
 		size += int64(len(f))
 	}
 	b.SetBytes(size / int64(len(frames)))
 	b.ReportAllocs()
+	return c, frames
+}
+
+// BenchmarkCaptureHook measures what capture adds to the receive path per
+// frame: copy into a pooled buffer and queue. The queue is emptied with
+// the timer stopped (BenchmarkCaptureWriter measures the writer's side).
+func BenchmarkCaptureHook(b *testing.B) {
+	c, frames := benchCapturer(b, CaptureConfig{Dir: b.TempDir(), Queue: 8192})
+	drain := func() {
+		for len(c.q) > 0 {
+			c.put((<-c.q).buf)
+		}
+	}
 	b.ResetTimer()
 	for i := range b.N {
 		if len(c.q) == cap(c.q) {
@@ -316,21 +324,7 @@ func BenchmarkCaptureHook(b *testing.B) {
 // (compress, write, rotate checks) on real frames, without the queue: the
 // rate the disk side sustains, to compare with a feed's frame rate.
 func BenchmarkCaptureWriter(b *testing.B) {
-	frames := realFrames(b, 4096)
-	cfg, err := (&CaptureConfig{Dir: b.TempDir()}).withDefaults()
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := newCapturer(cfg, market.Spot, slog.New(slog.DiscardHandler), time.Now(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var size int64
-	for _, f := range frames {
-		size += int64(len(f))
-	}
-	b.SetBytes(size / int64(len(frames)))
-	b.ReportAllocs()
+	c, frames := benchCapturer(b, CaptureConfig{Dir: b.TempDir()})
 	b.ResetTimer()
 	for i := range b.N {
 		c.write(c.item(capture.Frame, "", int64(i), frames[i%len(frames)]))
