@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,16 +48,8 @@ func TestRunBusEmbedded(t *testing.T) {
 	ln.Close()
 	args := []string{"run", "--symbols", "DENTUSDT,ZILUSDT", "--ws-url", ws, "--rest-url", rest, "--listen", "off",
 		"--data-dir", dir, "--bus", "embedded", "--bus-listen", addr, "--bus-retention", "1h"}
-	env, _, stderr := runTestEnv(nil)
-	exit := make(chan int, 1)
-	go func() { exit <- runMain(env, args) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
-			<-exit
-		}
-	}()
+	g := runTestGroup(t)
+	stderr := g.start("run", nil, args).stderr
 	runTestWait(t, "the embedded server", 20*time.Second, func() bool {
 		return strings.Contains(stderr.String(), "Publishing on the bus")
 	})
@@ -93,18 +84,7 @@ func TestRunBusEmbedded(t *testing.T) {
 		t.Fatalf("trade %+v with message id %q, want %q", tr, m.Header.Get(jetstream.MsgIDHeader), want)
 	}
 	nc.Close()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	stopped = true
-	select {
-	case c := <-exit:
-		if c != 0 {
-			t.Fatalf("exit %d: %s", c, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop on SIGINT")
-	}
+	g.interrupt()
 	if strings.Contains(stderr.String(), "bus queue full") || strings.Contains(stderr.String(), "publish failed") {
 		t.Fatalf("events lost:\n%s", stderr.String())
 	}

@@ -94,6 +94,93 @@ func runTestRefused(t *testing.T, cases []runRefusal) {
 	}
 }
 
+// runGroup is a set of `orderflow` runs in this process. One SIGINT
+// stops them all (each runMain catches it), so the group sends it once:
+// from interrupt, or at cleanup if the test ended first and a run is still
+// going (never when none listens: SIGINT would then end the test binary).
+type runGroup struct {
+	t     *testing.T
+	insts []*runInstance
+	done  bool
+}
+
+// runInstance is one run of a group: its stderr and its exit status.
+type runInstance struct {
+	name   string
+	stderr *runTestBuffer
+	exit   chan int
+	code   int
+	ended  bool
+}
+
+func runTestGroup(t *testing.T) *runGroup {
+	g := &runGroup{t: t}
+	t.Cleanup(func() {
+		if g.done {
+			return
+		}
+		var running []*runInstance
+		for _, in := range g.insts {
+			if _, ended := in.hasEnded(); !ended {
+				running = append(running, in)
+			}
+		}
+		if len(running) == 0 {
+			return
+		}
+		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		for _, in := range running {
+			<-in.exit
+		}
+	})
+	return g
+}
+
+// start runs `orderflow args...` with the environment env in a goroutine.
+func (g *runGroup) start(name string, env map[string]string, args []string) *runInstance {
+	e, _, stderr := runTestEnv(env)
+	in := &runInstance{name: name, stderr: stderr, exit: make(chan int, 1)}
+	go func() { in.exit <- runMain(e, args) }()
+	g.insts = append(g.insts, in)
+	return in
+}
+
+// hasEnded reports whether the run has ended, and its exit status.
+func (in *runInstance) hasEnded() (int, bool) {
+	if !in.ended {
+		select {
+		case in.code = <-in.exit:
+			in.ended = true
+		default:
+		}
+	}
+	return in.code, in.ended
+}
+
+// interrupt sends SIGINT and waits up to 30 s for every run to end: an
+// exit status other than 0 fails the test, a run that does not end stops
+// it.
+func (g *runGroup) interrupt() {
+	g.t.Helper()
+	g.done = true
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		g.t.Fatal(err)
+	}
+	for _, in := range g.insts {
+		if _, ended := in.hasEnded(); !ended {
+			select {
+			case in.code = <-in.exit:
+				in.ended = true
+			case <-time.After(30 * time.Second):
+				g.t.Fatalf("%s did not stop on SIGINT", in.name)
+			}
+		}
+		if in.code != 0 {
+			g.t.Errorf("%s: exit %d:\n%s", in.name, in.code, in.stderr.String())
+		}
+	}
+}
+
 func runTestWait(t *testing.T, what string, bound time.Duration, cond func() bool) {
 	t.Helper()
 	natstest.WaitFor(t, what, bound, cond)
@@ -158,9 +245,9 @@ func TestRunSecondInstanceRefused(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"run", "--symbols", "DENTUSDT,ZILUSDT", "--ws-url", ws, "--rest-url", rest, "--listen", "127.0.0.1:0",
 		"--data-dir", dir, "--stop-timeout", "5s"}
-	env1, _, stderr1 := runTestEnv(nil)
-	first := make(chan int, 1)
-	go func() { first <- runMain(env1, args) }()
+	g := runTestGroup(t)
+	first := g.start("the first instance", nil, args)
+	stderr1 := first.stderr
 	lock := filepath.Join(dir, dirlock.FileName)
 	runTestWait(t, "the first instance to lock the data directory", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(lock)
@@ -178,24 +265,12 @@ func TestRunSecondInstanceRefused(t *testing.T) {
 		t.Fatalf("second instance: exit %d after %v, stderr %q; want non-zero at once naming %q", code, time.Since(begin), stderr2.String(), want)
 	}
 	t.Logf("second instance: exit %d: %s", code, strings.TrimSpace(stderr2.String()))
-	select {
-	case c := <-first:
+	if c, ended := first.hasEnded(); ended {
 		t.Fatalf("the first instance ended (exit %d) when the second started: %s", c, stderr1.String())
-	default:
 	}
 
 	// The first instance stops gracefully on SIGINT (runMain catches it).
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case c := <-first:
-		if c != 0 {
-			t.Fatalf("first instance exit %d: %s", c, stderr1.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first instance did not stop on SIGINT")
-	}
+	g.interrupt()
 	for _, msg := range []string{"stopping (send again to force exit)", "Task 1 cancelled successfully", "Order flow service stopped"} {
 		if !strings.Contains(stderr1.String(), msg) {
 			t.Fatalf("first instance log lacks %q:\n%s", msg, stderr1.String())

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,28 +34,13 @@ func TestRunShard(t *testing.T) {
 	node := natstest.StartNode(t)
 	syms := []string{"DENTUSDT", "ZILUSDT"}
 	ids := []string{"feed-a", "feed-b"}
-	type inst struct {
-		stderr *runTestBuffer
-		exit   chan int
-	}
-	var insts []inst
+	g := runTestGroup(t)
+	var insts []*runInstance
 	for _, id := range ids {
-		env, _, stderr := runTestEnv(nil)
 		args := []string{"run", "--symbols", strings.Join(syms, ","), "--ws-url", ws, "--rest-url", rest, "--listen", "off",
 			"--data-dir", t.TempDir(), "--bus", node.URL(), "--bus-retention", "1h", "--shard", "--shard-id", id, "--lease-ttl", "3s"}
-		in := inst{stderr: stderr, exit: make(chan int, 1)}
-		go func() { in.exit <- runMain(env, args) }()
-		insts = append(insts, in)
+		insts = append(insts, g.start(id, nil, args))
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
-			for _, in := range insts {
-				<-in.exit
-			}
-		}
-	}()
 	_, js := natstest.Connect(t, node.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -96,20 +79,7 @@ func TestRunShard(t *testing.T) {
 			t.Fatalf("%s did not shard:\n%s", ids[i], in.stderr.String())
 		}
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	stopped = true
-	for i, in := range insts {
-		select {
-		case c := <-in.exit:
-			if c != 0 {
-				t.Fatalf("%s: exit %d: %s", ids[i], c, in.stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s did not stop on SIGINT", ids[i])
-		}
-	}
+	g.interrupt()
 	if o := owners(); len(o) != 0 {
 		t.Fatalf("leases left after both instances stopped: %v", o)
 	}

@@ -5,9 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -47,25 +45,14 @@ func TestRunSourceBus(t *testing.T) {
 	busAddr, apiAddr := freeAddr(t), freeAddr(t)
 	feedArgs := []string{"run", "--symbols", "DENTUSDT,ZILUSDT", "--ws-url", ws, "--rest-url", rest, "--listen", "off",
 		"--data-dir", t.TempDir(), "--bus", "embedded", "--bus-listen", busAddr, "--bus-retention", "1h"}
-	feedEnv, _, feedErr := runTestEnv(nil)
-	feedExit := make(chan int, 1)
-	go func() { feedExit <- runMain(feedEnv, feedArgs) }()
+	g := runTestGroup(t)
+	feedErr := g.start("feed", nil, feedArgs).stderr
 	runTestWait(t, "the feed's bus", 30*time.Second, func() bool { return strings.Contains(feedErr.String(), "Publishing on the bus") })
 	// The query instance is given unreachable Binance endpoints: it must
 	// not need them.
 	queryArgs := []string{"run", "--symbols", "DENTUSDT,ZILUSDT", "--source", "bus", "--bus", "nats://" + busAddr,
 		"--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", apiAddr, "--data-dir", t.TempDir()}
-	queryEnv, _, queryErr := runTestEnv(nil)
-	queryExit := make(chan int, 1)
-	go func() { queryExit <- runMain(queryEnv, queryArgs) }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
-			<-feedExit
-			<-queryExit
-		}
-	}()
+	queryErr := g.start("query", nil, queryArgs).stderr
 	get := func(path string) (int, []byte) {
 		resp, err := http.Get("http://" + apiAddr + path)
 		if err != nil {
@@ -94,20 +81,7 @@ func TestRunSourceBus(t *testing.T) {
 	if c, b := get("/metrics"); c != http.StatusOK || !strings.Contains(string(b), `orderflow_bus_source_messages_total{topic="trades"}`) {
 		t.Fatalf("query /metrics: %d, no source counters", c)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	stopped = true
-	for name, ch := range map[string]chan int{"feed": feedExit, "query": queryExit} {
-		select {
-		case c := <-ch:
-			if c != 0 {
-				t.Errorf("%s exit %d:\n%s\n%s", name, c, feedErr.String(), queryErr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s did not stop on SIGINT", name)
-		}
-	}
+	g.interrupt()
 	if strings.Contains(queryErr.String(), "message not applied") {
 		t.Errorf("the query instance refused messages:\n%s", queryErr.String())
 	}

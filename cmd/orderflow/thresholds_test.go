@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"io"
-	"os"
 	"regexp"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,24 +84,10 @@ func TestRunThresholdFlagsReachService(t *testing.T) {
 	args := []string{"run", "--symbols", sym, "--ws-url", ws, "--rest-url", rest, "--listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--stop-timeout", "5s", "--book-metrics=false", "--backfill", "0",
 		"--windows", "30s,2m", "--large-percentile=-1"}
-	env, _, stderr := runTestEnv(map[string]string{"ORDERFLOW_LARGE_NOTIONAL": threshold})
+	g := runTestGroup(t)
+	stderr := g.start("run", map[string]string{"ORDERFLOW_LARGE_NOTIONAL": threshold}, args).stderr
 	ctx := context.Background()
-	done := make(chan int, 1)
-	go func() { done <- runMain(env, args) }()
-	defer func() {
-		// runMain stops gracefully on SIGINT (it catches it).
-		if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-			t.Error(err)
-		}
-		select {
-		case c := <-done:
-			if c != 0 {
-				t.Errorf("exit %d: %s", c, stderr.String())
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("run did not stop")
-		}
-	}()
+	defer g.interrupt() // runMain stops gracefully on SIGINT (it catches it)
 	re := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 	var base string
 	runTestWait(t, "the API to listen", 10*time.Second, func() bool {
