@@ -141,6 +141,17 @@ func newService(t testing.TB, srv *sim.Server, mod func(*service.Config)) *servi
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A test that ends early (Fatal) must not leave the service running:
+	// its goroutines would log through t after the test completed, which
+	// panics and takes the whole package's test binary down. Stop on a
+	// stopped service does nothing.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop at cleanup: %v", err)
+		}
+	})
 	return s
 }
 

@@ -216,7 +216,7 @@ func TestThousandCyclesUnderLoad(t *testing.T) {
 	// settle waits until the current run is connected (another caller may
 	// restart it meanwhile: then the new one).
 	settle := func() error {
-		deadline := time.NewTimer(5 * time.Second)
+		deadline := time.NewTimer(5 * waitSlack * time.Second)
 		defer deadline.Stop()
 		for {
 			ch := s.Changes()
@@ -227,7 +227,7 @@ func TestThousandCyclesUnderLoad(t *testing.T) {
 			select {
 			case <-ch:
 			case <-deadline.C:
-				return fmt.Errorf("run not connected within 5s: %+v", st)
+				return fmt.Errorf("run not connected within %v: %+v", 5*waitSlack*time.Second, st)
 			}
 		}
 	}
