@@ -106,7 +106,7 @@ func FromBar(b *flow.Bar, footprint bool) Bar {
 		SellVolume: Vol(b.SellVolume), Delta: Vol(b.Delta), MaxDelta: Vol(b.MaxDelta), MinDelta: Vol(b.MinDelta),
 		CVD: Vol(b.CVD), Notional: Notional(b.Notional), VWAP: Dec(b.VWAP), POC: Dec(b.POC), POCVolume: Vol(b.POCVolume),
 		FirstID: b.FirstID, LastID: b.LastID, Divergence: b.Divergence.String(), HighExhausted: b.HighExhausted,
-		LowExhausted: b.LowExhausted}
+		LowExhausted: b.LowExhausted, Revised: b.LateTrades > 0, LateTrades: b.LateTrades}
 	for _, s := range b.Stacked {
 		out.Stacked = append(out.Stacked, Stacked{Side: Side(s.Side), Low: Dec(s.Low), High: Dec(s.High), Levels: s.Levels})
 	}

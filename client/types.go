@@ -263,6 +263,12 @@ type Bar struct {
 	LowExhausted  bool             `json:"low_exhausted,omitempty"`
 	Stacked       []Stacked        `json:"stacked,omitempty"`
 	Footprint     []FootprintLevel `json:"footprint,omitempty"`
+	// Revised is set on a closed bar that trades arriving after it closed
+	// (behind the watermark, see --bar-lateness) amended; LateTrades counts
+	// them. A push "bar" message with Revised replaces the bar with the
+	// same start sent before.
+	Revised    bool  `json:"revised,omitempty"`
+	LateTrades int64 `json:"late_trades,omitempty"`
 }
 
 // Bars is the answer of GET /v1/symbols/{symbol}/bars: closed bars oldest

@@ -42,6 +42,19 @@ type Config struct {
 	OnNeedSnapshot func(s *Symbol, cause book.Cause)
 	// OnBarClose is called when a bar closes (see flow.Config.OnBarClose).
 	OnBarClose func(s *Symbol, interval time.Duration, b *flow.Bar)
+	// OnBarRevised is called when late trades amended a closed bar (see
+	// flow.Config.OnBarRevised); b.LateTrades > 0.
+	OnBarRevised func(s *Symbol, interval time.Duration, b *flow.Bar)
+	// BarLateness turns on time-driven bar closing: each symbol's
+	// watermark is the latest exchange event time seen on any of its
+	// streams (depth E, trade E and T, bookTicker E and T where Binance
+	// sends them) minus BarLateness, and a bar closes once the watermark
+	// passes its end (flow.Tracker.Advance), even if no trade follows. A
+	// trade arriving later than that amends the closed bar. Zero (the
+	// default) leaves bars to close when a trade of a later bar arrives.
+	// Exchange time only: a replay closes bars at the same points every
+	// run.
+	BarLateness time.Duration
 	// OnDepth, if set, is called with every depth update just applied to a
 	// synced book (s.Book() is the book after it). Updates replayed from the
 	// sync buffer are not passed: OnSynced's book holds them.
@@ -105,6 +118,12 @@ type Stats struct {
 	AuditMismatches int64
 	AuditSkipped    int64
 	UnknownSymbol   int64 // messages for symbols not subscribed
+	// LateTrades counts trades that arrived after their bar's interval had
+	// passed the watermark (see Config.BarLateness): each amended a closed
+	// bar or opened an overdue one. AmendedBars counts the closed bars they
+	// changed (each re-reported through OnBarRevised).
+	LateTrades  int64
+	AmendedBars int64
 }
 
 // Engine routes decoded messages to per-symbol state.
@@ -154,6 +173,9 @@ type Symbol struct {
 	// DepthTime is the event time (ms) of the last depth update seen, in
 	// sync or not.
 	DepthTime int64
+	// EventTime is the latest exchange event time (ms) seen on any of the
+	// symbol's streams: the watermark before the allowed lateness.
+	EventTime int64
 }
 
 // AuditResult is the outcome of one self-audit.
@@ -219,6 +241,15 @@ func (e *Engine) AddSymbol(name string, kind market.Kind, kindKnown bool) *Symbo
 				prev(l)
 			}
 			on(s, l)
+		}
+	}
+	if on := e.cfg.OnBarRevised; on != nil {
+		prev := fc.OnBarRevised
+		fc.OnBarRevised = func(iv time.Duration, b *flow.Bar) {
+			if prev != nil {
+				prev(iv, b)
+			}
+			on(s, iv, b)
 		}
 	}
 	if e.cfg.OnBarClose != nil || s.Depth != nil {
@@ -326,6 +357,7 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 			s.setMarket(market.Spot)
 		}
 		s.DepthTime = u.EventTime
+		s.observe(u.EventTime)
 		synced := s.Sync.Synced()
 		if synced && s.Depth != nil {
 			s.Depth.BeforeDepth(u, s.Sync.Book())
@@ -355,6 +387,7 @@ func (e *Engine) HandleMessage(m *binance.Message, hint market.Kind, hintKnown b
 		e.stats.BookTickers++
 		s := e.AddSymbol(m.Ticker.Symbol, hint, hintKnown)
 		s.LastTicker, s.HaveTicker = m.Ticker, true
+		s.observe(max(m.Ticker.EventTime, m.Ticker.TransactTime)) // USD-M only; spot sends neither
 		if !e.cfg.NoTickerCheck {
 			s.checkTicker(&m.Ticker)
 		}
@@ -378,11 +411,20 @@ func (e *Engine) HandleTrade(t *market.Trade) error {
 
 func (e *Engine) handleTrade(t *market.Trade, hint market.Kind, hintKnown bool) error {
 	s := e.AddSymbol(t.Symbol, hint, hintKnown)
+	before := s.Flow.Late()
 	if err := s.Flow.Add(t); err != nil {
 		e.stats.TradeRejected++
 		return fmt.Errorf("engine: %s trade %d: %w", t.Symbol, t.ID, err)
 	}
 	e.stats.Trades++
+	if after := s.Flow.Late(); after != before {
+		e.stats.LateTrades += after.Trades - before.Trades
+		e.stats.AmendedBars += after.AmendedBars - before.AmendedBars
+	}
+	// Only accepted trades move the watermark: a refused one may carry
+	// any time. A REST trade has no event time; its own time rarely moves
+	// the watermark, except at a warm start before any stream event.
+	s.observe(max(t.EventTime, t.Time))
 	if s.Depth != nil {
 		if err := s.Depth.OnTrade(t); err != nil {
 			e.log.Warn("depthflow rejected a trade", "symbol", s.Name, "err", err)
@@ -392,6 +434,20 @@ func (e *Engine) handleTrade(t *market.Trade, hint market.Kind, hintKnown bool) 
 		e.cfg.OnTrade(s, t)
 	}
 	return nil
+}
+
+// observe moves the symbol's latest event time to at (exchange ms) and,
+// with Config.BarLateness, its bars' watermark: only when at is new, so a
+// run of REST trades (older times) amends a bar once and its revision is
+// reported at the next stream event.
+func (s *Symbol) observe(at int64) {
+	if at <= s.EventTime {
+		return
+	}
+	s.EventTime = at
+	if l := s.e.cfg.BarLateness; l > 0 {
+		s.Flow.Advance(at - l.Milliseconds())
+	}
 }
 
 // HandleSnapshot decodes a REST depth snapshot body for symbol and hands

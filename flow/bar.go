@@ -49,7 +49,15 @@ type StackedImbalance struct {
 //
 // Bars are aligned to the Unix epoch in exchange time: Start is a multiple
 // of the interval. An interval without trades has no bar: none is emitted,
-// so consecutive bars may have a gap between them.
+// so consecutive bars may have a gap between them (a flat bar at the
+// previous close would carry no information a reader cannot infer from
+// the gap, would count as a bar in the divergence lookback, and would fill
+// the kept history of a quiet symbol with empty minutes).
+//
+// A bar closes when a trade of a later interval arrives, when Advance
+// passes its End (the owner's watermark), or at Flush. A trade that
+// arrives after its bar closed amends it: see Tracker.Advance and
+// LateTrades.
 //
 // Footprint rules:
 //   - Prices are grouped by Config.PriceGroup (floor to a multiple; raw
@@ -122,6 +130,12 @@ type Bar struct {
 	POC       fixed.Dec          `json:"poc"`
 	POCVolume Volume             `json:"pocVolume"`
 	Stacked   []StackedImbalance `json:"stacked"`
+
+	// LateTrades counts the bar's trades that arrived after it had closed
+	// (behind the watermark): each amended the bar, and Config.OnBarRevised
+	// re-reported it. Zero for a bar never revised. Every other field is
+	// the same as if the trades had all come in time.
+	LateTrades int64 `json:"lateTrades"`
 }
 
 // Divergence is a delta divergence between price and cumulative delta.
@@ -170,16 +184,20 @@ type barSeries struct {
 	ms       int64
 	cfg      *Config
 
-	cur     Bar
-	open    bool
-	lastIdx int // footprint index of the previous trade's price
-	delta   fixed.Int128
-	maxD    fixed.Int128
-	minD    fixed.Int128
+	cur  Bar
+	open bool
+	st   barState // running state of cur
 
 	ring  []Bar
 	start int
 	n     int
+
+	// revised: the newest kept bar was amended by a late trade and not yet
+	// re-reported (OnBarRevised): a run of late trades (a REST gap fill)
+	// is reported once, at the next trade of a later bar, Advance or
+	// Flush.
+	revised bool
+	amended int64 // bars amended at least once
 
 	// maxLevels and maxStacked are the largest footprint and stacked
 	// lengths seen: a recycled slice smaller than that is replaced at bar
@@ -187,6 +205,14 @@ type barSeries struct {
 	// not at all once the ring's slices have all grown to the largest bar.
 	maxLevels  int
 	maxStacked int
+}
+
+// barState is the running state of a bar while trades are added to it.
+type barState struct {
+	lastIdx int // footprint index of the previous trade's price
+	delta   fixed.Int128
+	maxD    fixed.Int128
+	minD    fixed.Int128
 }
 
 func newBarSeries(symbol string, iv time.Duration, cfg *Config) *barSeries {
@@ -200,8 +226,20 @@ func groupPrice(p, g fixed.Dec) fixed.Dec {
 	return fixed.Dec(floorDiv(int64(p), int64(g)) * int64(g))
 }
 
-func (bs *barSeries) add(tr *market.Trade, side market.Side, notional, cvd fixed.Int128) {
+// add adds a trade to its bar and reports whether that bar had already
+// closed (the trade amended it). Trades come in time order (the tracker
+// refuses others), so a trade's bar is the open bar, a new bar after it,
+// or, when no bar is open, the newest kept bar if it covers the trade's
+// time: that bar was closed by Advance or Flush before the trade came.
+func (bs *barSeries) add(tr *market.Trade, side market.Side, notional, cvd fixed.Int128) (amended bool) {
 	startMS := floorDiv(tr.Time, bs.ms) * bs.ms
+	if !bs.open && bs.n > 0 {
+		if last := &bs.ring[(bs.start+bs.n-1)%len(bs.ring)]; last.Start == startMS {
+			bs.amend(last, tr, side, notional, cvd)
+			return true
+		}
+	}
+	bs.emitRevision()
 	if bs.open && startMS != bs.cur.Start {
 		bs.close()
 	}
@@ -218,39 +256,66 @@ func (bs *barSeries) add(tr *market.Trade, side market.Side, notional, cvd fixed
 		*b = Bar{Symbol: bs.symbol, Interval: bs.interval, Start: startMS, End: startMS + bs.ms,
 			Open: tr.Price, High: tr.Price, Low: tr.Price, FirstID: tr.ID, FirstTime: tr.Time,
 			Footprint: fp, Stacked: st}
-		bs.delta, bs.maxD, bs.minD = fixed.Int128{}, fixed.Int128{}, fixed.Int128{}
-		bs.lastIdx = -1
+		bs.st = barState{lastIdx: -1}
 	}
+	bs.apply(b, &bs.st, tr, side, notional, cvd)
+	return false
+}
+
+// apply adds one trade to bar b with running state st.
+func (bs *barSeries) apply(b *Bar, st *barState, tr *market.Trade, side market.Side, notional, cvd fixed.Int128) {
 	b.High = max(b.High, tr.Price)
 	b.Low = min(b.Low, tr.Price)
 	b.Close, b.LastID, b.LastTime = tr.Price, tr.ID, tr.Time
 	b.Trades++
 	b.Notional = Notional(fixed.Int128(b.Notional).Add(notional))
 	b.CVD = Volume(cvd)
-	lv := bs.level(groupPrice(tr.Price, bs.cfg.PriceGroup))
+	lv := level(b, &st.lastIdx, groupPrice(tr.Price, bs.cfg.PriceGroup))
 	if side == market.Buy {
 		b.BuyTrades++
 		b.BuyVolume = Volume(fixed.Int128(b.BuyVolume).AddDec(tr.Qty))
 		lv.BuyVolume = Volume(fixed.Int128(lv.BuyVolume).AddDec(tr.Qty))
-		bs.delta = bs.delta.AddDec(tr.Qty)
+		st.delta = st.delta.AddDec(tr.Qty)
 	} else {
 		b.SellTrades++
 		b.SellVolume = Volume(fixed.Int128(b.SellVolume).AddDec(tr.Qty))
 		lv.SellVolume = Volume(fixed.Int128(lv.SellVolume).AddDec(tr.Qty))
-		bs.delta = bs.delta.AddDec(-tr.Qty)
+		st.delta = st.delta.AddDec(-tr.Qty)
 	}
-	if b.Trades == 1 || bs.delta.Cmp(bs.maxD) > 0 {
-		bs.maxD = bs.delta
+	if b.Trades == 1 || st.delta.Cmp(st.maxD) > 0 {
+		st.maxD = st.delta
 	}
-	if b.Trades == 1 || bs.delta.Cmp(bs.minD) < 0 {
-		bs.minD = bs.delta
+	if b.Trades == 1 || st.delta.Cmp(st.minD) < 0 {
+		st.minD = st.delta
 	}
 }
 
-// level returns the footprint level of price p, inserting it in order.
-func (bs *barSeries) level(p fixed.Dec) *FootprintLevel {
-	fp := bs.cur.Footprint
-	if i := bs.lastIdx; i >= 0 && i < len(fp) && fp[i].Price == p {
+// amend adds a late trade to b, the newest kept (closed) bar, and derives
+// its fields again. The running delta, its extremes and every sum carry on
+// from the closed bar exactly as they would have in the open bar, and
+// trades come in order, so the result equals the bar the trades would have
+// made in time. Divergence is judged again against the same previous bars;
+// no later bar exists (a later bar would hold a later trade), so no other
+// bar's CVD or divergence changes.
+func (bs *barSeries) amend(b *Bar, tr *market.Trade, side market.Side, notional, cvd fixed.Int128) {
+	st := barState{lastIdx: -1, delta: fixed.Int128(b.Delta), maxD: fixed.Int128(b.MaxDelta), minD: fixed.Int128(b.MinDelta)}
+	bs.apply(b, &st, tr, side, notional, cvd)
+	finishBar(b, st.delta, st.maxD, st.minD, bs.cfg)
+	b.Divergence = bs.divergence(b, bs.n-1)
+	if b.LateTrades == 0 {
+		bs.amended++
+	}
+	b.LateTrades++
+	bs.maxLevels = max(bs.maxLevels, len(b.Footprint))
+	bs.maxStacked = max(bs.maxStacked, len(b.Stacked))
+	bs.revised = true
+}
+
+// level returns the footprint level of price p in b, inserting it in
+// order; *last caches the index of the previous trade's level.
+func level(b *Bar, last *int, p fixed.Dec) *FootprintLevel {
+	fp := b.Footprint
+	if i := *last; i >= 0 && i < len(fp) && fp[i].Price == p {
 		return &fp[i]
 	}
 	i, found := slices.BinarySearchFunc(fp, p, func(l FootprintLevel, p fixed.Dec) int {
@@ -263,10 +328,22 @@ func (bs *barSeries) level(p fixed.Dec) *FootprintLevel {
 		return 0
 	})
 	if !found {
-		bs.cur.Footprint = slices.Insert(fp, i, FootprintLevel{Price: p})
+		b.Footprint = slices.Insert(fp, i, FootprintLevel{Price: p})
 	}
-	bs.lastIdx = i
-	return &bs.cur.Footprint[i]
+	*last = i
+	return &b.Footprint[i]
+}
+
+// emitRevision reports the newest kept bar again if late trades amended
+// it since it was last reported.
+func (bs *barSeries) emitRevision() {
+	if !bs.revised {
+		return
+	}
+	bs.revised = false
+	if bs.cfg.OnBarRevised != nil {
+		bs.cfg.OnBarRevised(bs.interval, &bs.ring[(bs.start+bs.n-1)%len(bs.ring)])
+	}
 }
 
 // advance closes the open bar if its interval ended at or before at.
@@ -284,16 +361,10 @@ func (bs *barSeries) close() {
 	bs.open = false
 	b := &bs.cur
 	b.Closed = true
-	finishBar(b, bs.delta, bs.maxD, bs.minD, bs.cfg)
-	b.Divergence = bs.divergence(b)
+	finishBar(b, bs.st.delta, bs.st.maxD, bs.st.minD, bs.cfg)
+	b.Divergence = bs.divergence(b, bs.n)
 	bs.maxLevels = max(bs.maxLevels, len(b.Footprint))
 	bs.maxStacked = max(bs.maxStacked, len(b.Stacked))
-	if len(bs.ring) == 0 {
-		if bs.cfg.OnBarClose != nil {
-			bs.cfg.OnBarClose(bs.interval, b)
-		}
-		return
-	}
 	var slot *Bar
 	if bs.n < len(bs.ring) {
 		slot = &bs.ring[(bs.start+bs.n)%len(bs.ring)]
@@ -330,18 +401,20 @@ func finishBar(b *Bar, delta, maxD, minD fixed.Int128, cfg *Config) {
 	}
 }
 
-// divergence compares b with the previous DivergenceLookback closed bars.
-func (bs *barSeries) divergence(b *Bar) Divergence {
+// divergence compares b with the DivergenceLookback kept bars before the
+// before-th (oldest first): the newest when b is closing, the ones before
+// the newest when b is the newest, amended.
+func (bs *barSeries) divergence(b *Bar, before int) Divergence {
 	look := bs.cfg.DivergenceLookback
-	if look <= 0 || bs.n < look {
+	if look <= 0 || before < look {
 		return NoDivergence
 	}
 	var hi, lo fixed.Dec
 	var hiCVD, loCVD fixed.Int128
-	for k := bs.n - look; k < bs.n; k++ {
+	for k := before - look; k < before; k++ {
 		p := &bs.ring[(bs.start+k)%len(bs.ring)]
 		c := fixed.Int128(p.CVD)
-		if k == bs.n-look {
+		if k == before-look {
 			hi, lo, hiCVD, loCVD = p.High, p.Low, c, c
 			continue
 		}
@@ -465,7 +538,7 @@ func (t *Tracker) CurrentBar(interval time.Duration) (Bar, bool) {
 	}
 	b := bs.cur.Clone()
 	b.Stacked = nil
-	finishBar(&b, bs.delta, bs.maxD, bs.minD, bs.cfg)
-	b.Divergence = bs.divergence(&b)
+	finishBar(&b, bs.st.delta, bs.st.maxD, bs.st.minD, bs.cfg)
+	b.Divergence = bs.divergence(&b, bs.n)
 	return b, true
 }

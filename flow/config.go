@@ -124,6 +124,12 @@ type Config struct {
 	// bar, and from Flush. b is valid only during the call; keep b.Clone()
 	// to retain it.
 	OnBarClose func(interval time.Duration, b *Bar)
+	// OnBarRevised, if set, is called synchronously with a closed bar that
+	// late trades amended (b.LateTrades counts them), once per run of late
+	// trades: at the next trade of a later bar, the next Advance or Flush.
+	// The bar keeps its place (same Start); readers replace the copy they
+	// had. b is valid only during the call.
+	OnBarRevised func(interval time.Duration, b *Bar)
 	// OnLarge, if set, is called synchronously with every large trade. The
 	// callee fans out; it must not block.
 	OnLarge func(LargeTrade)

@@ -102,7 +102,9 @@ type Tracker struct {
 	lastTime  int64
 	lastID    int64
 	now       int64 // latest exchange time seen: max(lastTime, Advance)
+	mark      int64 // watermark: the latest Advance
 	rejected  Rejected
+	late      int64 // trades that came after the watermark passed their bar
 
 	trades, buyTrades, sellTrades int64
 	buyVol, sellVol               fixed.Int128
@@ -189,8 +191,21 @@ func (t *Tracker) Add(tr *market.Trade) error {
 	t.hist.add(tr)
 	t.win.add(tr, side, notional)
 	delta := t.buyVol.Sub(t.sellVol)
+	late := false
 	for _, bs := range t.bars {
-		bs.add(tr, side, notional, delta)
+		if bs.add(tr, side, notional, delta) {
+			late = true
+		}
+	}
+	if !late && t.mark != 0 && len(t.bars) > 0 {
+		// The shortest interval's bar ends first: if the watermark passed
+		// it, the trade opened a bar that is overdue (it closes at the
+		// next Advance).
+		bs := t.bars[0]
+		late = floorDiv(tr.Time, bs.ms)*bs.ms+bs.ms <= t.mark
+	}
+	if late {
+		t.late++
 	}
 	t.session.add(tr, side)
 	t.large.add(tr, side, notional)
@@ -225,28 +240,74 @@ func (t *Tracker) check(tr *market.Trade) error {
 	return &RejectError{Err: reason, Field: field, ID: tr.ID, Time: tr.Time, LastID: t.lastID, LastTime: t.lastTime}
 }
 
-// Advance moves the tracker's clock to exchange time at (Unix ms) without
-// a trade, for quiet markets: windows then end at at, and every bar whose
-// interval ended at or before at is closed (OnBarClose is called). A time
-// not after the latest one seen is ignored. Feed it event times from any
-// stream of the same exchange so bars close on time.
+// Advance moves the tracker's watermark to exchange time at (Unix ms)
+// without a trade: every bar whose interval ended at or before the
+// watermark is closed (OnBarClose is called), and windows end at at when
+// it is after the latest trade. The watermark never moves back: an
+// earlier at still closes bars a late trade opened behind it, but does
+// not move it. Bars amended since their last report are re-reported
+// first (OnBarRevised).
+//
+// The owner feeds it the latest event time seen on any of the symbol's
+// streams minus an allowed lateness, so a quiet symbol's bar closes on
+// time. A trade that arrives after the watermark passed its bar is never
+// dropped: it amends the closed bar (see Bar.LateTrades) or, when its
+// interval had no bar, opens one that the next Advance closes. Trades
+// still come in time order, so a late trade's bar is always the newest:
+// no later bar exists whose CVD or divergence would change, and no bar
+// that left the kept history can be concerned. The final bars are the
+// same whatever the watermark did; only when they were reported differs.
 func (t *Tracker) Advance(at int64) {
-	if at <= t.now {
+	for _, bs := range t.bars {
+		bs.emitRevision()
+	}
+	if at > t.mark {
+		t.mark = at
+	}
+	if at > t.now {
+		t.now = at
+	}
+	if t.mark == 0 {
 		return
 	}
-	t.now = at
 	for _, bs := range t.bars {
-		bs.advance(at)
+		bs.advance(t.mark)
 	}
 }
 
 // Flush closes every open bar now, whatever its end time, calling
-// OnBarClose for each: for the end of a replay. A later trade inside a
-// flushed bar's interval opens a new bar with the same Start.
+// OnBarClose for each (after OnBarRevised for bars amended since their
+// last report): for the end of a replay. A later trade inside a flushed
+// bar's interval amends it, as a late trade does.
 func (t *Tracker) Flush() {
 	for _, bs := range t.bars {
+		bs.emitRevision()
 		bs.close()
 	}
+}
+
+// Watermark returns the latest time Advance was given (Unix ms), 0 if
+// never.
+func (t *Tracker) Watermark() int64 { return t.mark }
+
+// Late counts what arrived behind the watermark.
+type Late struct {
+	// Trades arrived after the watermark (Advance) had passed the end of
+	// their bar, or after Flush closed it: each amended a closed bar or
+	// opened an overdue one. They count in every metric like any trade.
+	Trades int64 `json:"trades"`
+	// AmendedBars counts closed bars that late trades changed (each bar
+	// once, over every interval).
+	AmendedBars int64 `json:"amendedBars"`
+}
+
+// Late returns the counts of late trades and amended bars.
+func (t *Tracker) Late() Late {
+	l := Late{Trades: t.late}
+	for _, bs := range t.bars {
+		l.AmendedBars += bs.amended
+	}
+	return l
 }
 
 // Now returns the latest exchange time seen (trade time or Advance), Unix

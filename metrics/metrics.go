@@ -110,6 +110,10 @@ var (
 		"Frames the engine processed.", nil, nil)
 	descRejected = prometheus.NewDesc("orderflow_trades_rejected_total",
 		"Trades refused as duplicate or out of order.", nil, nil)
+	descLateTrades = prometheus.NewDesc("orderflow_bar_late_trades_total",
+		"Trades that arrived after the watermark had closed their bar (--bar-lateness); each amended the closed bar or opened an overdue one.", nil, nil)
+	descAmendedBars = prometheus.NewDesc("orderflow_bars_amended_total",
+		"Closed bars that late trades amended (each sent again to push clients marked revised).", nil, nil)
 	descUnknown = prometheus.NewDesc("orderflow_engine_unknown_total",
 		"Well-formed frames the engine does not handle, by kind.", []string{"kind"}, nil)
 	descTrades = prometheus.NewDesc("orderflow_trades_total",
@@ -145,7 +149,7 @@ type serviceCollector struct{ svc *service.Service }
 
 func (c *serviceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descStreamUp, descReconnects, descMessages, descBytes, descRotations, descStale,
-		descDecodeErrors, descFrames, descRejected, descUnknown, descTrades, descSynced, descUpdateID, descResyncs,
+		descDecodeErrors, descFrames, descRejected, descLateTrades, descAmendedBars, descUnknown, descTrades, descSynced, descUpdateID, descResyncs,
 		descBackfill, descBackfillReq, descUp, descReady, descCaptureActive, descCaptureRecords, descCaptureBytes,
 		descCaptureFiles, descCaptureErrors} {
 		ch <- d
@@ -181,6 +185,8 @@ func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDecodeErrors, float64(e.DecodeErrors))
 	counter(descFrames, float64(e.Frames))
 	counter(descRejected, float64(e.TradeRejected))
+	counter(descLateTrades, float64(e.LateTrades))
+	counter(descAmendedBars, float64(e.AmendedBars))
 	counter(descUnknown, float64(e.Unknown), "event")
 	counter(descUnknown, float64(e.UnknownSymbol), "symbol")
 	counter(descUnknown, float64(e.ErrorFrames), "error_frame")

@@ -447,6 +447,12 @@ func (h *Hub) handle(e *event) {
 		return
 	}
 	h.fanout(Bars, e.symbol, client.Message{Type: "bar", Symbol: e.symbol, Data: client.FromBar(e.bar, false)})
+	if e.bar.LateTrades > 0 {
+		// A revision (late trades amended the closed bar): the bar goes
+		// out again marked revised; its signals were sent at close and
+		// are not repeated.
+		return
+	}
 	for _, sig := range client.BarSignals(e.bar) {
 		h.fanout(Signals, e.symbol, client.Message{Type: "signal", Symbol: e.symbol, Data: sig})
 	}

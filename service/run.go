@@ -154,6 +154,7 @@ func newRun(s *Service, syms []string) (*run, error) {
 		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, DepthFlow: s.cfg.DepthFlow, Logger: s.log,
 		DepthFlowSymbol: s.cfg.depthFlowSymbol,
 		BookHistory:     book.HistoryOptions{Depth: s.cfg.BookHistoryDepth},
+		BarLateness: max(s.cfg.BarLateness, 0),
 		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) {
 			if r.sink == nil { // a source's next full book resyncs
 				r.wantSnapshot(sym.Name)
@@ -163,6 +164,11 @@ func newRun(s *Service, syms []string) (*run, error) {
 		OnBarClose: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {
 			if s.cfg.OnEvent != nil {
 				s.cfg.OnEvent(Event{Symbol: sym.Name, Bar: b, Interval: iv})
+			}
+		},
+		OnBarRevised: func(sym *engine.Symbol, iv time.Duration, b *flow.Bar) {
+			if s.cfg.OnEvent != nil {
+				s.cfg.OnEvent(Event{Symbol: sym.Name, Bar: b, Interval: iv, Revised: true})
 			}
 		},
 		OnDepth: func(sym *engine.Symbol, u *market.DepthUpdate) {

@@ -132,6 +132,15 @@ type Config struct {
 	// MaxBookHistoryDepth. Memory grows with it: 600 frames x 2 sides x
 	// 16 bytes per level, 4.8 MB per symbol at 250.
 	BookHistoryDepth int
+	// BarLateness is the allowed lateness of time-driven bar closing
+	// (engine.Config.BarLateness): a symbol's bar closes once the latest
+	// exchange event time seen on any of its streams is BarLateness past
+	// the bar's end, without waiting for a trade of the next bar. A trade
+	// arriving later than that (stream skew, a REST gap fill) amends the
+	// closed bar, which is reported again as revised. Default
+	// DefaultBarLateness; negative turns time-driven closing off (bars
+	// close at the next bar's first trade).
+	BarLateness time.Duration
 	// Flow configures the metrics.
 	Flow flow.Config
 	// HTTPClient is used for REST and WebSocket handshakes.
@@ -184,6 +193,13 @@ const (
 	MaxBookHistoryDepth     = 1000
 )
 
+// DefaultBarLateness is the default of Config.BarLateness: Binance's trade
+// and depth streams reach us on separate connections, a few hundred
+// milliseconds apart at worst in normal operation; two seconds keeps
+// revisions rare and still closes a quiet symbol's bar two seconds after
+// its end.
+const DefaultBarLateness = 2 * time.Second
+
 // DefaultStreamsPerConn is the default of Config.MaxStreamsPerConn: 200
 // spot symbols with a trade and a depth stream each. Binance allows 1,024
 // streams on a connection, but a full one carries about 20,000 frames/s
@@ -202,6 +218,10 @@ type Event struct {
 	Trade    *market.Trade // a trade accepted into the metrics
 	Bar      *flow.Bar     // a closed bar
 	Interval time.Duration // the bar's interval
+	// Revised is set with Bar when late trades amended the bar after it
+	// was reported closed (Bar.LateTrades > 0): it replaces the earlier
+	// report of the bar with the same Start.
+	Revised bool
 	// Received is the local receive time of the WebSocket frame that
 	// carried the trade (zero for trades fetched from REST and for bars):
 	// how long the service took is time.Since(Received).
@@ -283,6 +303,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if d.SnapshotLimit <= 0 {
 		d.SnapshotLimit = 1000
+	}
+	if d.BarLateness == 0 {
+		d.BarLateness = DefaultBarLateness
 	}
 	if d.Backfill == 0 {
 		d.Backfill = 1000

@@ -43,6 +43,7 @@ type serviceFlags struct {
 	bookTicker    bool
 	bookMetrics   bool
 	backfill      int
+	barLateness   time.Duration
 	logTrades     int
 	listen        string
 	token         string
@@ -78,6 +79,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, withEndpoints bool) {
 	fs.BoolVar(&f.bookTicker, "book-ticker", false, "also stream bookTicker and check the book against it at every equal update id")
 	fs.DurationVar(&f.auditInterval, "audit-interval", 0, "compare each book with a fresh REST snapshot this often (0: off; costs request weight)")
 	fs.IntVar(&f.backfill, "backfill", 1000, "recent aggregate trades to fetch at start (warm start), 0 disables")
+	fs.DurationVar(&f.barLateness, "bar-lateness", service.DefaultBarLateness, "close a bar once the symbol's exchange time (any stream) is this far past its end, without waiting for the next trade; a later trade amends the bar (sent again as revised); 0 closes bars only at the next bar's first trade")
 	fs.IntVar(&f.logTrades, "log-trades", 10, "trades per symbol logged at info before switching to debug")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP API address (loopback by default; other addresses need --token)")
 	fs.StringVar(&f.token, "token", "", "bearer token required by the HTTP API (required off loopback)")
@@ -115,6 +117,9 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	}
 	if f.backfill < 0 || f.backfill > 1000 {
 		return service.Config{}, fmt.Errorf("%w: --backfill %d: want 0..1000", errUsage, f.backfill)
+	}
+	if f.barLateness < 0 || f.barLateness > time.Hour || f.barLateness%time.Millisecond != 0 {
+		return service.Config{}, fmt.Errorf("%w: --bar-lateness %v: want 0 (off) up to 1h, whole milliseconds", errUsage, f.barLateness)
 	}
 	if f.dialTimeout <= 0 {
 		return service.Config{}, fmt.Errorf("%w: --dial-timeout %v: must be positive", errUsage, f.dialTimeout)
@@ -160,13 +165,17 @@ func (f *serviceFlags) config(log *slog.Logger) (service.Config, error) {
 	if backfill == 0 {
 		backfill = -1
 	}
+	lateness := f.barLateness
+	if lateness == 0 {
+		lateness = -1
+	}
 	logTrades := f.logTrades
 	if logTrades == 0 {
 		logTrades = -1
 	}
 	return service.Config{Symbols: syms, Market: kind, WSURL: f.wsURL, RESTURL: f.restURL, TradeChannel: f.tradeStream,
 		DepthChannel: f.depthStream, DialTimeout: f.dialTimeout, StopTimeout: f.stopTimeout, StaleTimeout: f.staleTimeout,
-		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depth, WallMinNotional: f.thresholds.wallPerSymbol, BookHistoryDepth: f.historyDepth, Flow: fc, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
+		SnapshotLimit: f.snapshotLimit, AuditInterval: f.auditInterval, BookTicker: f.bookTicker, DepthFlow: depth, WallMinNotional: f.thresholds.wallPerSymbol, BookHistoryDepth: f.historyDepth, Flow: fc, BarLateness: lateness, Backfill: backfill, LogTrades: logTrades, DataDir: f.dataDir, Logger: log,
 		Capture: service.CaptureConfig{Dir: f.captureDir, MaxFileBytes: f.captureFileMB << 20, MaxFileAge: f.captureAge}}, nil
 }
 
