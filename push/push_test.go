@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/orderflow/orderflow/client"
 	"github.com/orderflow/orderflow/fixed"
+	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/push"
 	"github.com/orderflow/orderflow/service"
@@ -295,4 +297,89 @@ func BenchmarkPublish(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestRevisedBarPushed: bars of the recording built with a watermark run
+// ahead of the trades (so late trades amend closed bars) are published as
+// the service does; a close goes out without the revised field (the JSON
+// of before), a revision as a "bar" message with revised and late_trades,
+// and without the bar's signals again.
+func TestRevisedBarPushed(t *testing.T) {
+	trades := recordedTrades(t)
+	h, stop := newHub(t, push.Options{Queue: 1 << 14, Inbox: 1 << 14, MaxBehind: time.Hour})
+	defer stop()
+	sub, err := h.Subscribe([]string{"BTCUSDT"}, push.Bars|push.Signals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	type sent struct {
+		revised bool
+		start   int64
+		late    int64
+		signals int
+	}
+	var want []sent
+	cfg := flow.Config{
+		OnBarClose: func(iv time.Duration, b *flow.Bar) {
+			want = append(want, sent{start: b.Start, signals: len(client.BarSignals(b))})
+			h.Publish(service.Event{Symbol: "BTCUSDT", Bar: b, Interval: iv})
+		},
+		OnBarRevised: func(iv time.Duration, b *flow.Bar) {
+			want = append(want, sent{revised: true, start: b.Start, late: b.LateTrades})
+			h.Publish(service.Event{Symbol: "BTCUSDT", Bar: b, Interval: iv, Revised: true})
+		},
+	}
+	tk := flow.NewTracker("BTCUSDT", cfg)
+	for i := range trades {
+		if err := tk.Add(&trades[i]); err != nil {
+			t.Fatal(err)
+		}
+		tk.Advance(trades[i].Time + 3000) // the watermark 3 s ahead: bars close before their last trades
+	}
+	tk.Flush()
+	revisions := 0
+	for _, w := range want {
+		if w.revised {
+			revisions++
+		}
+	}
+	if revisions == 0 {
+		t.Fatal("no bar was revised")
+	}
+	for i, w := range want {
+		var m struct {
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"`
+		}
+		next := func() {
+			t.Helper()
+			select {
+			case raw := <-sub.C():
+				if err := json.Unmarshal(raw, &m); err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("message %d not received", i)
+			}
+		}
+		next()
+		var b client.Bar
+		if err := json.Unmarshal(m.Data, &b); err != nil || m.Type != "bar" {
+			t.Fatalf("message %d: type %q err %v, want a bar", i, m.Type, err)
+		}
+		if b.Start != w.start || b.Revised != w.revised || b.LateTrades != w.late || !b.Closed {
+			t.Fatalf("message %d: bar %d revised %v late %d closed %v, want bar %d revised %v late %d", i, b.Start, b.Revised, b.LateTrades, b.Closed, w.start, w.revised, w.late)
+		}
+		if !w.revised && (bytes.Contains(m.Data, []byte(`"revised"`)) || bytes.Contains(m.Data, []byte(`"late_trades"`))) {
+			t.Fatalf("message %d: a bar closed in time carries %s", i, m.Data)
+		}
+		for range w.signals {
+			next()
+			if m.Type != "signal" {
+				t.Fatalf("message %d: %q, want the bar's signal", i, m.Type)
+			}
+		}
+	}
+	t.Logf("%d bar messages, %d of them revisions", len(want), revisions)
 }

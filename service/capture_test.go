@@ -83,6 +83,11 @@ func simSnapshot(t testing.TB, srv *sim.Server, symbol string) market.DepthSnaps
 func flushed(m metrics) metrics {
 	out := m
 	out.Bars, out.Cur = map[time.Duration][]flow.Bar{}, map[time.Duration]flow.Bar{}
+	for iv := range m.Cur {
+		if _, ok := m.Bars[iv]; !ok {
+			m.Bars[iv] = nil
+		}
+	}
 	for iv, bars := range m.Bars {
 		out.Bars[iv] = slices.Clone(bars)
 		if cur := m.Cur[iv]; cur.Trades > 0 {

@@ -2,11 +2,15 @@ package service_test
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/sim"
 )
@@ -41,9 +45,11 @@ func runReplayWithDrops(t *testing.T, sc replayScenario) {
 	srv := startSim(t, sim.Config{Recording: recording(t, sc.files...), Speed: sc.speed, Paused: true})
 	syms := withAggTrades(srv.Symbols())
 	start := slices.DeleteFunc(slices.Clone(syms), func(s string) bool { return s == sc.addLive })
+	reps := &barReports{}
 	s := newService(t, srv, func(c *service.Config) {
 		c.Symbols = start
 		c.Flow = testFlow
+		c.OnEvent = reps.add
 		c.BackoffMin, c.BackoffMax = 5*time.Millisecond, 50*time.Millisecond
 		c.SnapshotLimit = 100 // weight 5 (spot) or 5 (USD-M): resyncs after every drop stay cheap
 	})
@@ -107,9 +113,14 @@ replay:
 		}
 		checkConsecutive(t, sym, got.IDs)
 		compareMetrics(t, sym, got, referenceMetrics(t, want, sym, testFlow))
+		reps.check(t, sym, got)
 		checkBookMatchesSim(t, s, srv, sym)
 	}
 	fs := s.Status()
+	if fs.Engine.AmendedBars > 0 && reps.revised == 0 {
+		t.Fatalf("%d bars amended, none reported revised", fs.Engine.AmendedBars)
+	}
+	t.Logf("bars: %d closes and %d revisions reported; %d late trades, %d bars amended", reps.closes, reps.revised, fs.Engine.LateTrades, fs.Engine.AmendedBars)
 	var reconnects uint64
 	for _, c := range fs.Streams {
 		reconnects += c.Reconnects
@@ -120,6 +131,79 @@ replay:
 	}
 	if reconnects < uint64(drops)*uint64(len(fs.Streams))/2 {
 		t.Fatalf("%d reconnects for %d drops of %d connections", reconnects, drops, len(fs.Streams))
+	}
+}
+
+// barReports collects the bars the service reports (OnEvent): closes and
+// revisions.
+type barReports struct {
+	mu              sync.Mutex
+	last            map[string]map[time.Duration]map[int64]flow.Bar // symbol, interval, start: the latest report
+	closes, revised int
+	bad             []string
+}
+
+func (r *barReports) add(ev service.Event) {
+	if ev.Bar == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[string]map[time.Duration]map[int64]flow.Bar{}
+	}
+	if r.last[ev.Symbol] == nil {
+		r.last[ev.Symbol] = map[time.Duration]map[int64]flow.Bar{}
+	}
+	if r.last[ev.Symbol][ev.Interval] == nil {
+		r.last[ev.Symbol][ev.Interval] = map[int64]flow.Bar{}
+	}
+	b := ev.Bar.Clone()
+	prev, seen := r.last[ev.Symbol][ev.Interval][b.Start]
+	switch {
+	case !b.Closed:
+		r.bad = append(r.bad, fmt.Sprintf("%s %v bar %d reported open", ev.Symbol, ev.Interval, b.Start))
+	case ev.Revised != (b.LateTrades > 0):
+		r.bad = append(r.bad, fmt.Sprintf("%s %v bar %d: revised %v with %d late trades", ev.Symbol, ev.Interval, b.Start, ev.Revised, b.LateTrades))
+	case ev.Revised && !seen:
+		r.bad = append(r.bad, fmt.Sprintf("%s %v bar %d revised before it was reported closed", ev.Symbol, ev.Interval, b.Start))
+	case ev.Revised && b.LateTrades <= prev.LateTrades:
+		r.bad = append(r.bad, fmt.Sprintf("%s %v bar %d revised without a new late trade", ev.Symbol, ev.Interval, b.Start))
+	case !ev.Revised && seen:
+		r.bad = append(r.bad, fmt.Sprintf("%s %v bar %d closed twice", ev.Symbol, ev.Interval, b.Start))
+	}
+	if ev.Revised {
+		r.revised++
+	} else {
+		r.closes++
+	}
+	r.last[ev.Symbol][ev.Interval][b.Start] = b
+}
+
+// check fails unless the last report of every kept closed bar is that
+// bar, field for field. Only the newest closed bar may have a revision not
+// yet reported: it goes out at the symbol's next event, and the replay has
+// ended.
+func (r *barReports) check(t *testing.T, sym string, m metrics) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.bad {
+		t.Error(b)
+	}
+	for iv, bars := range m.Bars {
+		for i, b := range bars {
+			got, ok := r.last[sym][iv][b.Start]
+			if !ok {
+				t.Fatalf("%s: %v bar %d kept closed, never reported", sym, iv, b.Start)
+			}
+			if i == len(bars)-1 && got.LateTrades < b.LateTrades {
+				continue // revision pending
+			}
+			if !reflect.DeepEqual(got, b) {
+				t.Fatalf("%s: %v bar %d: last report differs from the kept bar:\n report %+v\n kept   %+v", sym, iv, b.Start, got, b)
+			}
+		}
 	}
 }
 
