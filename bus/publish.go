@@ -123,6 +123,7 @@ type symState struct {
 	synced   bool // a snapshot was sent (the next one is a resync)
 	lastTop  int64
 	lastSnap int64
+	barSig   map[time.Duration]*client.BarSignalsSent // bar signals sent for each interval's newest bar
 }
 
 // Publisher sends a service's events to JetStream. Hook is the service's
@@ -225,8 +226,23 @@ func (p *Publisher) Hook(ev service.Event) {
 		iv := client.FormatInterval(ev.Interval)
 		b := Bar{V: SchemaVersion, Type: TypeBar, Market: k.String(), Time: ev.Bar.End, Bar: client.FromBar(ev.Bar, true)}
 		b.Interval = iv
-		p.encode(st, TopicBars, BarMsgID(k, ev.Symbol, iv, ev.Bar.Start), b)
-		for _, s := range client.BarSignals(ev.Bar) {
+		id := BarMsgID(k, ev.Symbol, iv, ev.Bar.Start)
+		if ev.Revised {
+			// A revision of a bar already published (late trades amended
+			// it): its own id, so the stream's de-duplication keeps it,
+			// and only the signals the bar gained.
+			id += ".r" + strconv.FormatInt(ev.Bar.LateTrades, 10)
+		}
+		p.encode(st, TopicBars, id, b)
+		if st.barSig == nil {
+			st.barSig = map[time.Duration]*client.BarSignalsSent{}
+		}
+		sent := st.barSig[ev.Interval]
+		if sent == nil {
+			sent = &client.BarSignalsSent{}
+			st.barSig[ev.Interval] = sent
+		}
+		for _, s := range sent.Next(ev.Bar) {
 			p.encode(st, TopicSignals, "", Signal{V: SchemaVersion, Type: TypeSignal, Market: k.String(), Signal: s})
 		}
 	case ev.Large != nil:

@@ -2,6 +2,7 @@ package client
 
 import (
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,6 +151,39 @@ func BarSignals(b *flow.Bar) []Signal {
 		s.Price, s.High, s.Levels = Dec(st.Low), Dec(st.High), st.Levels
 		out = append(out, s)
 	}
+	return out
+}
+
+// BarSignalsSent remembers the signals already sent for the newest bar of
+// one symbol and interval, so that a revision of that bar (late trades
+// amended it, flow.Bar.LateTrades > 0) sends only the signals it gained.
+// A signal the revision no longer carries cannot be taken back: the
+// revised bar's own fields (divergence, exhausted, stacked) are current.
+// The zero value is ready; it is not safe for concurrent use.
+type BarSignalsSent struct {
+	start int64
+	sent  []Signal
+}
+
+// Next returns the signals of b to send: all of them for a bar seen for
+// the first time (a close), those not sent before for a revision of the
+// same bar. Signals are the same when kind, side, price, high and levels
+// are; delta and CVD change with every late trade.
+func (s *BarSignalsSent) Next(b *flow.Bar) []Signal {
+	all := BarSignals(b)
+	if b.Start != s.start || s.sent == nil {
+		s.start, s.sent = b.Start, append(make([]Signal, 0, len(all)), all...)
+		return all
+	}
+	var out []Signal
+	for _, x := range all {
+		if !slices.ContainsFunc(s.sent, func(y Signal) bool {
+			return x.Kind == y.Kind && x.Side == y.Side && x.Price == y.Price && x.High == y.High && x.Levels == y.Levels
+		}) {
+			out = append(out, x)
+		}
+	}
+	s.sent = append(s.sent, out...)
 	return out
 }
 

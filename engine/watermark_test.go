@@ -293,3 +293,30 @@ func TestQuietBarClosesOnDepthTime(t *testing.T) {
 		t.Errorf("watermark off: open bar %v %d, want bar %d still open", open, b.Start, quiet.Bar.Start)
 	}
 }
+
+// BenchmarkRecordingWatermark replays the recording's frames through an
+// engine with time-driven bar closing off and on (2 s): the cost of the
+// watermark per frame, as a ratio of the two.
+func BenchmarkRecordingWatermark(b *testing.B) {
+	recs := loadRecords(b, "hft-spot-btcusdt-20240808.txt.gz")
+	for _, c := range []struct {
+		name     string
+		lateness time.Duration
+	}{{"Off", 0}, {"Lateness2s", 2 * time.Second}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				eng := engine.New(engine.Config{BarLateness: c.lateness})
+				for i := range recs {
+					r := &recs[i]
+					if r.kind == capture.Snapshot {
+						_ = eng.HandleSnapshot(r.symbol, r.data, r.mkt, r.marketKnown)
+					} else {
+						_, _ = eng.HandleFrame(r.data, r.mkt, r.marketKnown)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
+		})
+	}
+}

@@ -185,6 +185,13 @@ type Hub struct {
 	// owned by Run
 	lastLarge map[string]int64
 	lastSig   map[string]sigMark
+	barSig    map[barKey]*client.BarSignalsSent // bar signals sent for the newest bar
+}
+
+// barKey names one bar series: a symbol's interval.
+type barKey struct {
+	symbol   string
+	interval time.Duration
 }
 
 // sigMark is how far a symbol's book signals have been sent: the tracker
@@ -200,7 +207,7 @@ type sigMark struct {
 func New(svc *service.Service, opts Options) *Hub {
 	o := opts.withDefaults()
 	return &Hub{svc: svc, opts: o, log: o.Logger, inbox: make(chan event, o.Inbox), subs: map[*Sub]struct{}{},
-		lastLarge: map[string]int64{}, lastSig: map[string]sigMark{}}
+		lastLarge: map[string]int64{}, lastSig: map[string]sigMark{}, barSig: map[barKey]*client.BarSignalsSent{}}
 }
 
 // Stats returns the hub's counters.
@@ -447,13 +454,15 @@ func (h *Hub) handle(e *event) {
 		return
 	}
 	h.fanout(Bars, e.symbol, client.Message{Type: "bar", Symbol: e.symbol, Data: client.FromBar(e.bar, false)})
-	if e.bar.LateTrades > 0 {
-		// A revision (late trades amended the closed bar): the bar goes
-		// out again marked revised; its signals were sent at close and
-		// are not repeated.
-		return
+	// A revision (late trades amended the closed bar) goes out marked
+	// revised, with only the signals the bar gained.
+	k := barKey{e.symbol, e.bar.Interval}
+	sent := h.barSig[k]
+	if sent == nil {
+		sent = &client.BarSignalsSent{}
+		h.barSig[k] = sent
 	}
-	for _, sig := range client.BarSignals(e.bar) {
+	for _, sig := range sent.Next(e.bar) {
 		h.fanout(Signals, e.symbol, client.Message{Type: "signal", Symbol: e.symbol, Data: sig})
 	}
 }

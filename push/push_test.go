@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -303,7 +304,7 @@ func BenchmarkPublish(b *testing.B) {
 // ahead of the trades (so late trades amend closed bars) are published as
 // the service does; a close goes out without the revised field (the JSON
 // of before), a revision as a "bar" message with revised and late_trades,
-// and without the bar's signals again.
+// with only the signals the bar gained (none sent twice).
 func TestRevisedBarPushed(t *testing.T) {
 	trades := recordedTrades(t)
 	h, stop := newHub(t, push.Options{Queue: 1 << 14, Inbox: 1 << 14, MaxBehind: time.Hour})
@@ -320,13 +321,28 @@ func TestRevisedBarPushed(t *testing.T) {
 		signals int
 	}
 	var want []sent
+	seen := map[string]bool{} // signals sent, by bar and what they say
+	newSignals := func(b *flow.Bar) int {
+		n := 0
+		for _, s := range client.BarSignals(b) {
+			k := fmt.Sprint(b.Start, s.Kind, s.Side, s.Price, s.High, s.Levels)
+			if !seen[k] {
+				seen[k] = true
+				n++
+			}
+		}
+		return n
+	}
+	gained := 0
 	cfg := flow.Config{
 		OnBarClose: func(iv time.Duration, b *flow.Bar) {
-			want = append(want, sent{start: b.Start, signals: len(client.BarSignals(b))})
+			want = append(want, sent{start: b.Start, signals: newSignals(b)})
 			h.Publish(service.Event{Symbol: "BTCUSDT", Bar: b, Interval: iv})
 		},
 		OnBarRevised: func(iv time.Duration, b *flow.Bar) {
-			want = append(want, sent{revised: true, start: b.Start, late: b.LateTrades})
+			n := newSignals(b)
+			gained += n
+			want = append(want, sent{revised: true, start: b.Start, late: b.LateTrades, signals: n})
 			h.Publish(service.Event{Symbol: "BTCUSDT", Bar: b, Interval: iv, Revised: true})
 		},
 	}
@@ -381,5 +397,5 @@ func TestRevisedBarPushed(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d bar messages, %d of them revisions", len(want), revisions)
+	t.Logf("%d bar messages, %d of them revisions; revisions gained %d signals", len(want), revisions, gained)
 }
