@@ -83,6 +83,7 @@ func FuzzFlags(f *testing.F) {
 		{0, "--symbols\nbtc-usdt", ""},
 		{0, "--listen\n0.0.0.0:8080", ""},
 		{0, "--backfill\n-5", ""},
+		{0, "--bar-lateness\n-5s", ""},
 		{0, "--log-level\nloud", ""},
 		{0, "--stale-timeout\nsoon", ""},
 		{0, "--snapshot-limit\n7\n--market\nusdm", ""},
