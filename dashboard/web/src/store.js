@@ -35,7 +35,7 @@ export class SymbolStore {
     this.signals = []; // by time, oldest first
     this.wallSignals = []; // wall_pulled, wall_filled, by time
     this.metrics = null;
-    this.counts = { trades: 0, dupTrades: 0, badValues: 0, barPushes: 0, barMismatch: 0, dropped: 0, footprintFetch: 0, signalFetch: 0, dupFrames: 0 };
+    this.counts = { trades: 0, dupTrades: 0, badValues: 0, barPushes: 0, barMismatch: 0, lateTrades: 0, dropped: 0, footprintFetch: 0, signalFetch: 0, dupFrames: 0 };
     this.dirty = new Set(['all']);
   }
 
@@ -100,6 +100,14 @@ export class SymbolStore {
     this.lastTradeId = t.id;
     this.counts.trades++;
     const start = Math.floor(t.time / 60000) * 60000;
+    const last = this.lastClosed();
+    if (last && start <= last.start) {
+      // A late trade: its bar closed on the service's watermark; the
+      // revised bar is pushed and replaces it.
+      this.counts.lateTrades++;
+      this.touch('tape');
+      return;
+    }
     if (!this.open || start > this.open.start) {
       this.open = emptyOpen(start, this.prevCVD());
     }
@@ -131,11 +139,14 @@ export class SymbolStore {
   // is told with the return value. An open bar checks the local one: when
   // both have seen the same last trade, every figure must agree exactly,
   // and a disagreement is counted and the server's figures win.
+  //
+  // A revised bar (late trades amended it after it closed) replaces the
+  // one with the same start; its footprint changed, so it is fetched again.
   addBar(b) {
     this.counts.barPushes++;
     if (b.closed) {
       const had = this.closed.get(b.start);
-      const keep = had && had.footprint ? Object.assign({}, b, { footprint: had.footprint }) : b;
+      const keep = had && had.footprint && !b.revised ? Object.assign({}, b, { footprint: had.footprint }) : b;
       this.closed.set(b.start, keep);
       if (this.open && this.open.start <= b.start) {
         this.open = null;
@@ -143,7 +154,7 @@ export class SymbolStore {
       if (b.last_id > this.lastTradeId) this.lastTradeId = b.last_id;
       this.trimBars();
       this.touch('bars', 'footprint', 'signals');
-      return !(had && had.footprint);
+      return !(had && had.footprint) || !!b.revised;
     }
     const o = this.open;
     if (!o || b.start > o.start || b.last_id > o.last_id) {
