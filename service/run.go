@@ -154,7 +154,7 @@ func newRun(s *Service, syms []string) (*run, error) {
 		Market: s.cfg.Market, MarketKnown: true, Flow: s.cfg.Flow, DepthFlow: s.cfg.DepthFlow, Logger: s.log,
 		DepthFlowSymbol: s.cfg.depthFlowSymbol,
 		BookHistory:     book.HistoryOptions{Depth: s.cfg.BookHistoryDepth},
-		BarLateness: max(s.cfg.BarLateness, 0),
+		BarLateness:     max(s.cfg.BarLateness, 0),
 		OnNeedSnapshot: func(sym *engine.Symbol, cause book.Cause) {
 			if r.sink == nil { // a source's next full book resyncs
 				r.wantSnapshot(sym.Name)
