@@ -301,15 +301,19 @@ func (m *Member) Run(ctx context.Context) error {
 	m.started = time.Now()
 	var members, leases jetstream.KeyValue
 	for attempt := 1; ; attempt++ {
-		setup, cancel := context.WithTimeout(ctx, max(m.cfg.TTL, 5*time.Second))
+		// Not cut short by ctx: a bucket creation abandoned mid-request
+		// goes on in the server, and an embedded server shut down at
+		// that moment never stops the new bucket's store. Bounded on
+		// its own; ctx is honoured once the server has answered.
+		setup, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(m.cfg.TTL, 5*time.Second))
 		var err error
 		members, leases, err = Buckets(setup, m.cfg.JetStream, m.cfg.TTL, m.cfg.Replicas)
 		cancel()
-		if err == nil {
-			break
-		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if err == nil {
+			break
 		}
 		// The bus may be starting or electing leaders: keep trying.
 		m.count(func(st *Status) { st.Errors++ })

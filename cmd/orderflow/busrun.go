@@ -144,11 +144,20 @@ func startBus(ctx context.Context, log *slog.Logger, f *busFlags, dataDir string
 		b.closeConn()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Not cut short by a stop signal: abandoned mid-request, the embedded
+	// server would go on creating the stream while it shuts down, and the
+	// new stream's store would never be stopped (its goroutines outlive
+	// Close). The request is bounded on its own; the signal is honoured
+	// once the server has answered.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := bus.EnsureStream(sctx, js, bus.StreamConfig{Retention: f.retention, Replicas: f.replicas}); err != nil {
 		b.closeConn()
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		b.closeConn()
+		return nil, fmt.Errorf("bus: %w", err)
 	}
 	pub, err := bus.NewPublisher(nc, bus.PublisherConfig{Market: kind, Logger: log})
 	if err != nil {
