@@ -361,43 +361,86 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 		})
 		return tot, hist
 	}
-	waitFor(t, 60*time.Second, "the query service to apply every symbol's latest trade", func() bool {
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var behind []string
 		for _, s := range syms {
 			if tot, _ := queried(s); tot.LastID != latest[s] {
-				return false
+				behind = append(behind, fmt.Sprintf("%s at %d of %d", s, tot.LastID, latest[s]))
 			}
 		}
-		return true
-	})
+		if len(behind) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the query service did not apply every symbol's latest trade within 90s: %v; source %+v", behind, qsrc.Stats())
+		}
+	}
 
-	// Read every trade back from the stream.
+	// Read every trade back from the stream, in stream order, each
+	// stored message once. The cluster may still be settling after the
+	// kill (a new leader, its ephemeral consumers moving): a read that
+	// fails ("no responders") resumes with a new consumer at the stream
+	// sequence after the last message read, until a generous deadline.
 	got := map[string][]bus.Trade{}
-	cons, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.MarketSubjects(srv.Market(), bus.TopicTrades)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := int(info.NumPending)
-	for n := 0; n < total; {
-		batch, err := cons.Fetch(min(total-n, 1000), jetstream.FetchMaxWait(5*time.Second))
+	filter := bus.MarketSubjects(srv.Market(), bus.TopicTrades)
+	var lastSeq uint64 // stream sequence of the last message read
+	total := -1        // trades stored, counted once the first consumer is up
+	read := 0
+	var readErrs []error
+	readDeadline := time.Now().Add(60 * time.Second)
+	for total < 0 || read < total {
+		if time.Now().After(readDeadline) {
+			t.Fatalf("reading the trades back: %d of %d after 60s; errors %v", read, total, readErrs)
+		}
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}}
+		if lastSeq > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, lastSeq+1
+		}
+		cons, err := js.OrderedConsumer(ctx, bus.StreamName, cfg)
 		if err != nil {
-			t.Fatal(err)
+			readErrs = append(readErrs, err)
+			time.Sleep(200 * time.Millisecond)
+			continue
 		}
-		for m := range batch.Messages() {
-			var tr bus.Trade
-			if err := bus.DecodeTrade(m.Data(), &tr); err != nil {
-				t.Fatalf("decode %s: %v", m.Subject(), err)
+		if total < 0 {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				readErrs = append(readErrs, err)
+				time.Sleep(200 * time.Millisecond)
+				continue
 			}
-			got[tr.Symbol] = append(got[tr.Symbol], tr)
-			n++
+			total = int(info.NumPending)
 		}
-		if err := batch.Error(); err != nil {
-			t.Fatal(err)
+		for read < total {
+			batch, err := cons.Fetch(min(total-read, 1000), jetstream.FetchMaxWait(5*time.Second))
+			if err != nil {
+				readErrs = append(readErrs, err)
+				break
+			}
+			for m := range batch.Messages() {
+				md, err := m.Metadata()
+				if err != nil {
+					t.Fatalf("metadata of %s: %v", m.Subject(), err)
+				}
+				if md.Sequence.Stream <= lastSeq {
+					t.Fatalf("stream sequence %d read after %d", md.Sequence.Stream, lastSeq)
+				}
+				lastSeq = md.Sequence.Stream
+				var tr bus.Trade
+				if err := bus.DecodeTrade(m.Data(), &tr); err != nil {
+					t.Fatalf("decode %s: %v", m.Subject(), err)
+				}
+				got[tr.Symbol] = append(got[tr.Symbol], tr)
+				read++
+			}
+			if err := batch.Error(); err != nil {
+				readErrs = append(readErrs, err)
+				break
+			}
 		}
+	}
+	if len(readErrs) > 0 {
+		t.Logf("reading back: %d reads resumed after %v", len(readErrs), readErrs)
 	}
 	for _, f := range feeds {
 		t.Logf("%s: publisher %+v", f.id, f.pub.Stats())

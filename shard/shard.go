@@ -81,7 +81,9 @@ type Config struct {
 	Replicas int
 	// Acquire is called once a lease is won, before the symbol is counted
 	// as owned; it starts the symbol's streams (service.AddSymbolFrom). An
-	// error gives the lease up again (retried at a later round).
+	// error gives the lease up again (retried at a later round). Its
+	// context ends when the new lease, or an earlier-won one, would stop
+	// being valid: it must return by then.
 	Acquire func(ctx context.Context, symbol string) error
 	// Release is called before a lease is given up, and when one is found
 	// lost; it stops the symbol's streams (service.RemoveSymbol). Its
@@ -385,15 +387,21 @@ func (m *Member) adoptBucketTTL(ctx context.Context, leases jetstream.KeyValue) 
 // the earliest lease's validity, so a hanging call cannot keep a lapsed
 // lease counted as held.
 func (m *Member) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := time.Now().Add(m.interval)
+	return context.WithDeadline(ctx, m.heldUntil(time.Now().Add(m.interval)))
+}
+
+// heldUntil returns d, or the end of the validity of a held lease if that
+// comes first: Run is the only goroutine that notices a lapsed lease, so
+// nothing it waits for may outlast one.
+func (m *Member) heldUntil(d time.Time) time.Time {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, l := range m.leases {
 		if l.valid.Before(d) {
 			d = l.valid
 		}
 	}
-	m.mu.Unlock()
-	return context.WithDeadline(ctx, d)
+	return d
 }
 
 func (m *Member) count(f func(st *Status)) {
@@ -446,6 +454,9 @@ func (m *Member) round(ctx context.Context, members, leases jetstream.KeyValue) 
 		_, held := m.leases[sym]
 		m.mu.Unlock()
 		if !held {
+			// A lease that lapsed while the round ran (its renewal
+			// failed, a slow call) is dropped before the next slow call.
+			m.expire(ctx)
 			m.take(ctx, leases, sym)
 			// Starting a symbol can take a while (its subscription is
 			// confirmed first): keep the others renewed meanwhile.
@@ -622,7 +633,7 @@ func (m *Member) deleteLease(ctx context.Context, leases jetstream.KeyValue, sym
 // take tries to win a free lease and start the symbol.
 func (m *Member) take(ctx context.Context, leases jetstream.KeyValue, sym string) {
 	start := time.Now()
-	octx, cancel := context.WithTimeout(ctx, m.interval)
+	octx, cancel := m.opCtx(ctx)
 	rev, err := leases.Create(octx, m.Key(sym), []byte(m.cfg.ID))
 	cancel()
 	if errors.Is(err, jetstream.ErrKeyExists) && m.uncertain[sym] {
@@ -645,7 +656,7 @@ func (m *Member) take(ctx context.Context, leases jetstream.KeyValue, sym string
 		return
 	}
 	delete(m.uncertain, sym)
-	actx, cancel := context.WithDeadline(ctx, m.validUntil(start))
+	actx, cancel := context.WithDeadline(ctx, m.heldUntil(m.validUntil(start)))
 	err = m.cfg.Acquire(actx, sym)
 	cancel()
 	if err != nil {
