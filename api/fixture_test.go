@@ -231,7 +231,8 @@ func newFixture() (*fixture, error) {
 		st := svc.Status()
 		return st.Ready() && len(st.Symbols) == 1 && st.Symbols[0].Trades == n
 	}); err != nil {
-		return nil, fmt.Errorf("service has every trade: %w (status %+v, engine %+v, backfill %+v)", err, svc.Status().Symbols, svc.Status().Engine, svc.Status().Backfill)
+		return nil, fmt.Errorf("service has every trade (%d): %w (status %+v, streams %+v, engine %+v, backfill %+v, simulator %+v)", n, err,
+			svc.Status().Symbols, svc.Status().Streams, svc.Status().Engine, svc.Status().Backfill, srv.Stats())
 	}
 	if err := waitUntil(10*time.Second, func() bool {
 		f.sse.mu.Lock()
