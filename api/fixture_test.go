@@ -224,10 +224,13 @@ func newFixture() (*fixture, error) {
 		return nil, fmt.Errorf("replay did not finish")
 	}
 	n := int64(len(f.ref.trades))
-	// The bound is generous for -race on a loaded machine: the book
-	// metrics (depthflow) cost several times the book itself, so the
-	// service may still be working through the simulator's queue.
-	if err := waitUntil(90*time.Second, func() bool {
+	// The service may still be working through the simulator's queue:
+	// the book metrics (depthflow) cost several times the book itself, and
+	// under -race on a loaded 2-core machine it was seen 90 s after the
+	// replay still applying frames. So the wait is for progress: it fails
+	// when the service applies no frame for 30 s while behind (a stall),
+	// or after 5 minutes in all.
+	if err := waitProgress(5*time.Minute, 30*time.Second, func() uint64 { return uint64(svc.Status().Engine.Frames) }, func() bool {
 		st := svc.Status()
 		return st.Ready() && len(st.Symbols) == 1 && st.Symbols[0].Trades == n
 	}); err != nil {
@@ -337,6 +340,27 @@ func waitUntil(bound time.Duration, cond func() bool) error {
 	for !cond() {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %v", bound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// waitProgress waits until cond holds, for at most bound, and fails early
+// when progress (a counter) has not moved for stall.
+func waitProgress(bound, stall time.Duration, progress func() uint64, cond func() bool) error {
+	start := time.Now()
+	last, moved := progress(), start
+	for !cond() {
+		now := time.Now()
+		if p := progress(); p != last {
+			last, moved = p, now
+		}
+		if now.Sub(moved) > stall {
+			return fmt.Errorf("no progress for %v (at %d, after %v)", stall, last, now.Sub(start).Round(time.Second))
+		}
+		if now.Sub(start) > bound {
+			return fmt.Errorf("timed out after %v (still progressing, at %d)", bound, last)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
