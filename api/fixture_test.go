@@ -237,7 +237,13 @@ func newFixture() (*fixture, error) {
 		return nil, fmt.Errorf("service has every trade (%d): %w (status %+v, streams %+v, engine %+v, backfill %+v, simulator %+v)", n, err,
 			svc.Status().Symbols, svc.Status().Streams, svc.Status().Engine, svc.Status().Backfill, srv.Stats())
 	}
-	if err := waitUntil(10*time.Second, func() bool {
+	// The push client can be behind too: waited for while it progresses.
+	sseSeen := func() uint64 {
+		f.sse.mu.Lock()
+		defer f.sse.mu.Unlock()
+		return uint64(f.sse.trades + f.sse.dropped)
+	}
+	if err := waitProgress(2*time.Minute, 30*time.Second, sseSeen, func() bool {
 		f.sse.mu.Lock()
 		defer f.sse.mu.Unlock()
 		return f.sse.trades+f.sse.dropped >= n || f.sse.err != nil
