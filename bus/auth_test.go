@@ -2,15 +2,7 @@ package bus_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,76 +13,13 @@ import (
 
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/natstest"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/stacktest"
 )
 
-// authPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate it signed, plus a client certificate from another CA; all
-// generated for the test, written as PEM files in a temporary directory.
-type authPKI struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
-	otherCA, strangerCert, strangerKey               string
-}
-
-func mustPKI(t *testing.T) authPKI {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	serial := int64(0)
-	issue := func(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, []byte, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		serial++
-		tmpl.SerialNumber = big.NewInt(serial)
-		tmpl.NotBefore = time.Now().Add(-time.Hour)
-		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
-		if parent == nil {
-			parent, parentKey = tmpl, key
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert, key, der, kder
-	}
-	caTmpl := func(cn string) *x509.Certificate {
-		return &x509.Certificate{Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	}
-	leaf := func(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
-		return &x509.Certificate{Subject: pkix.Name{CommonName: cn}, KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}}
-	}
-	var p authPKI
-	ca, caKey, caDER, _ := issue(caTmpl("orderflow test CA"), nil, nil)
-	p.ca = write("ca.pem", "CERTIFICATE", caDER)
-	_, _, der, kder := issue(leaf("orderflow bus", x509.ExtKeyUsageServerAuth), ca, caKey)
-	p.serverCert, p.serverKey = write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", kder)
-	_, _, der, kder = issue(leaf("orderflow client", x509.ExtKeyUsageClientAuth), ca, caKey)
-	p.clientCert, p.clientKey = write("client.pem", "CERTIFICATE", der), write("client-key.pem", "EC PRIVATE KEY", kder)
-	other, otherKey, otherDER, _ := issue(caTmpl("another CA"), nil, nil)
-	p.otherCA = write("other-ca.pem", "CERTIFICATE", otherDER)
-	_, _, der, kder = issue(leaf("stranger", x509.ExtKeyUsageClientAuth), other, otherKey)
-	p.strangerCert, p.strangerKey = write("stranger.pem", "CERTIFICATE", der), write("stranger-key.pem", "EC PRIVATE KEY", kder)
-	return p
-}
+// mustPKI generates the test's certificates (natstest.PKI).
+func mustPKI(t *testing.T) natstest.PKI { return natstest.NewPKI(t, t.TempDir()) }
 
 func mustSecureServer(t *testing.T, cfg bus.EmbeddedConfig) *bus.Embedded {
 	t.Helper()
@@ -241,14 +170,14 @@ func TestEmbeddedAuth(t *testing.T) {
 func TestEmbeddedTLS(t *testing.T) {
 	p := mustPKI(t)
 	t.Run("MutualTLS", func(t *testing.T) {
-		srv := mustSecureServer(t, bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.serverCert, KeyFile: p.serverKey, CAFile: p.ca}})
+		srv := mustSecureServer(t, bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.CA}})
 		url := srv.ClientURL()
 		plain := "nats://" + url[len("tls://"):]
 		mustRefused(t, plain, bus.ConnectConfig{}, nil)
-		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.ca}}, nil)
-		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.ca, CertFile: p.strangerCert, KeyFile: p.strangerKey}}, nil)
-		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.otherCA, CertFile: p.clientCert, KeyFile: p.clientKey}}, nil)
-		nc, err := authConnect(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}})
+		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.CA}}, nil)
+		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.CA, CertFile: p.StrangerCert, KeyFile: p.StrangerKey}}, nil)
+		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.OtherCA, CertFile: p.ClientCert, KeyFile: p.ClientKey}}, nil)
+		nc, err := authConnect(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.CA, CertFile: p.ClientCert, KeyFile: p.ClientKey}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,11 +195,11 @@ func TestEmbeddedTLS(t *testing.T) {
 		in.Close()
 	})
 	t.Run("TLSWithToken", func(t *testing.T) {
-		srv := mustSecureServer(t, bus.EmbeddedConfig{Auth: bus.Auth{Token: "tok"}, TLS: bus.TLSFiles{CertFile: p.serverCert, KeyFile: p.serverKey}})
+		srv := mustSecureServer(t, bus.EmbeddedConfig{Auth: bus.Auth{Token: "tok"}, TLS: bus.TLSFiles{CertFile: p.ServerCert, KeyFile: p.ServerKey}})
 		url := srv.ClientURL()
-		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.ca}}, nats.ErrAuthorization)
-		mustRefused(t, url, bus.ConnectConfig{Auth: bus.Auth{Token: "tok"}, TLS: bus.TLSFiles{CAFile: p.otherCA}}, nil)
-		nc, err := authConnect(t, url, bus.ConnectConfig{Auth: bus.Auth{Token: "tok"}, TLS: bus.TLSFiles{CAFile: p.ca}})
+		mustRefused(t, url, bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.CA}}, nats.ErrAuthorization)
+		mustRefused(t, url, bus.ConnectConfig{Auth: bus.Auth{Token: "tok"}, TLS: bus.TLSFiles{CAFile: p.OtherCA}}, nil)
+		nc, err := authConnect(t, url, bus.ConnectConfig{Auth: bus.Auth{Token: "tok"}, TLS: bus.TLSFiles{CAFile: p.CA}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,13 +218,13 @@ func TestEmbeddedSecurityRefused(t *testing.T) {
 	}{
 		{"AllInterfacesNoAuth", bus.EmbeddedConfig{Host: "0.0.0.0"}, bus.ErrInsecureListen},
 		{"AnyHostNoAuth", bus.EmbeddedConfig{Host: "::"}, bus.ErrInsecureListen},
-		{"TLSWithoutClientCANoAuth", bus.EmbeddedConfig{Host: "0.0.0.0", TLS: bus.TLSFiles{CertFile: p.serverCert, KeyFile: p.serverKey}}, bus.ErrInsecureListen},
+		{"TLSWithoutClientCANoAuth", bus.EmbeddedConfig{Host: "0.0.0.0", TLS: bus.TLSFiles{CertFile: p.ServerCert, KeyFile: p.ServerKey}}, bus.ErrInsecureListen},
 		{"TokenAndUser", bus.EmbeddedConfig{Auth: bus.Auth{Token: "a", User: "b", Password: "c"}}, nil},
 		{"UserWithoutPassword", bus.EmbeddedConfig{Auth: bus.Auth{User: "b"}}, nil},
-		{"CertWithoutKey", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.serverCert}}, nil},
-		{"KeyNotMatchingCert", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.serverCert, KeyFile: p.clientKey}}, nil},
-		{"CANotPEM", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.serverCert, KeyFile: p.serverKey, CAFile: p.serverKey}}, nil},
-		{"MissingCertFile", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.serverCert + ".missing", KeyFile: p.serverKey}}, nil},
+		{"CertWithoutKey", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.ServerCert}}, nil},
+		{"KeyNotMatchingCert", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.ServerCert, KeyFile: p.ClientKey}}, nil},
+		{"CANotPEM", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.ServerCert, KeyFile: p.ServerKey, CAFile: p.ServerKey}}, nil},
+		{"MissingCertFile", bus.EmbeddedConfig{TLS: bus.TLSFiles{CertFile: p.ServerCert + ".missing", KeyFile: p.ServerKey}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
@@ -324,11 +253,11 @@ func TestConnectConfigRefused(t *testing.T) {
 		cfg  bus.ConnectConfig
 	}{
 		{"TokenAndUser", bus.ConnectConfig{Auth: bus.Auth{Token: "a", User: "b", Password: "c"}}},
-		{"CredsAndToken", bus.ConnectConfig{CredsFile: p.ca, Auth: bus.Auth{Token: "a"}}},
-		{"MissingCreds", bus.ConnectConfig{CredsFile: p.ca + ".missing"}},
-		{"CertWithoutKey", bus.ConnectConfig{TLS: bus.TLSFiles{CertFile: p.clientCert}}},
-		{"CANotPEM", bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.clientKey}}},
-		{"MissingCA", bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.ca + ".missing"}}},
+		{"CredsAndToken", bus.ConnectConfig{CredsFile: p.CA, Auth: bus.Auth{Token: "a"}}},
+		{"MissingCreds", bus.ConnectConfig{CredsFile: p.CA + ".missing"}},
+		{"CertWithoutKey", bus.ConnectConfig{TLS: bus.TLSFiles{CertFile: p.ClientCert}}},
+		{"CANotPEM", bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.ClientKey}}},
+		{"MissingCA", bus.ConnectConfig{TLS: bus.TLSFiles{CAFile: p.CA + ".missing"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Port 1 on loopback: nothing listens, so only the

@@ -2,15 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,58 +15,8 @@ import (
 
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
+	"github.com/orderflow/orderflow/natstest"
 )
-
-// busTestPKI writes a CA, a server certificate for 127.0.0.1 and a client
-// certificate, generated for the test, as PEM files in dir.
-type busTestPKI struct{ ca, cert, key, clientCert, clientKey string }
-
-func mustBusPKI(t *testing.T, dir string) busTestPKI {
-	t.Helper()
-	serial := int64(0)
-	issue := func(name string, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		serial++
-		tmpl.SerialNumber, tmpl.NotBefore, tmpl.NotAfter = big.NewInt(serial), time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-		if parent == nil {
-			parent, parentKey = tmpl, key
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, kf := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-		if err := os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return cert, key, cf, kf
-	}
-	leaf := func(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
-		return &x509.Certificate{Subject: pkix.Name{CommonName: cn}, KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	}
-	var p busTestPKI
-	ca, caKey, caFile, _ := issue("ca", &x509.Certificate{Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
-	p.ca = caFile
-	_, _, p.cert, p.key = issue("server", leaf("bus", x509.ExtKeyUsageServerAuth), ca, caKey)
-	_, _, p.clientCert, p.clientKey = issue("client", leaf("client", x509.ExtKeyUsageClientAuth), ca, caKey)
-	return p
-}
 
 // TestRunBusSecurityFlagsRefused: TLS and authentication flag mistakes,
 // and an embedded server off loopback without authentication, exit 2
@@ -82,7 +24,7 @@ func mustBusPKI(t *testing.T, dir string) busTestPKI {
 func TestRunBusSecurityFlagsRefused(t *testing.T) {
 	runTestNoLeaks(t)
 	files := t.TempDir()
-	p := mustBusPKI(t, files)
+	p := natstest.NewPKI(t, files)
 	empty := filepath.Join(files, "empty")
 	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -101,7 +43,7 @@ func TestRunBusSecurityFlagsRefused(t *testing.T) {
 		{"AllInterfacesWithoutAuth", []string{"--bus", "embedded", "--bus-listen", "0.0.0.0:4222"}, nil, "--bus-insecure"},
 		{"EmptyHostWithoutAuth", []string{"--bus", "embedded", "--bus-listen", ":4222"}, nil, "not a loopback address"},
 		{"LANAddressWithoutAuth", []string{"--bus", "embedded", "--bus-listen", "192.0.2.7:4222"}, nil, "not a loopback address"},
-		{"TLSWithoutClientCAIsNoAuth", []string{"--bus", "embedded", "--bus-listen", "0.0.0.0:4222", "--bus-server-cert", p.cert, "--bus-server-key", p.key}, nil, "--bus-insecure"},
+		{"TLSWithoutClientCAIsNoAuth", []string{"--bus", "embedded", "--bus-listen", "0.0.0.0:4222", "--bus-server-cert", p.ServerCert, "--bus-server-key", p.ServerKey}, nil, "--bus-insecure"},
 		{"TokenAndUser", []string{"--bus", "embedded", "--bus-token", "a", "--bus-user", "u", "--bus-password", "p"}, nil, "set one of them"},
 		{"TokenAndTokenFile", []string{"--bus", "embedded", "--bus-token", "a", "--bus-token-file", tokenFile}, nil, "--bus-token-file"},
 		{"EnvTokenAndTokenFile", []string{"--bus", "embedded", "--bus-token-file", tokenFile}, map[string]string{"ORDERFLOW_BUS_TOKEN": "a"}, "--bus-token-file"},
@@ -109,18 +51,18 @@ func TestRunBusSecurityFlagsRefused(t *testing.T) {
 		{"EmptyTokenFile", []string{"--bus", "embedded", "--bus-token-file", empty}, nil, "empty"},
 		{"UserWithoutPassword", []string{"--bus", "embedded", "--bus-user", "u"}, nil, "needs a password"},
 		{"PasswordWithoutUser", []string{"--bus", nats1, "--bus-password-file", tokenFile}, nil, "needs --bus-user"},
-		{"ServerCertWithoutKey", []string{"--bus", "embedded", "--bus-server-cert", p.cert}, nil, "--bus-server-key"},
-		{"ClientCAWithoutCert", []string{"--bus", "embedded", "--bus-token", "a", "--bus-client-ca", p.ca}, nil, "--bus-client-ca"},
-		{"ServerKeyNotMatching", []string{"--bus", "embedded", "--bus-server-cert", p.cert, "--bus-server-key", p.clientKey}, nil, "--bus-server-cert"},
-		{"ClientCANotPEM", []string{"--bus", "embedded", "--bus-server-cert", p.cert, "--bus-server-key", p.key, "--bus-client-ca", p.key}, nil, "--bus-client-ca"},
-		{"CredsWithEmbedded", []string{"--bus", "embedded", "--bus-creds", p.ca}, nil, "--bus-creds"},
-		{"ClientTLSWithEmbedded", []string{"--bus", "embedded", "--bus-tls-ca", p.ca}, nil, "--bus-tls-ca"},
-		{"ServerCertWithCluster", []string{"--bus", nats1, "--bus-server-cert", p.cert, "--bus-server-key", p.key}, nil, "--bus-server-cert"},
+		{"ServerCertWithoutKey", []string{"--bus", "embedded", "--bus-server-cert", p.ServerCert}, nil, "--bus-server-key"},
+		{"ClientCAWithoutCert", []string{"--bus", "embedded", "--bus-token", "a", "--bus-client-ca", p.CA}, nil, "--bus-client-ca"},
+		{"ServerKeyNotMatching", []string{"--bus", "embedded", "--bus-server-cert", p.ServerCert, "--bus-server-key", p.ClientKey}, nil, "--bus-server-cert"},
+		{"ClientCANotPEM", []string{"--bus", "embedded", "--bus-server-cert", p.ServerCert, "--bus-server-key", p.ServerKey, "--bus-client-ca", p.ServerKey}, nil, "--bus-client-ca"},
+		{"CredsWithEmbedded", []string{"--bus", "embedded", "--bus-creds", p.CA}, nil, "--bus-creds"},
+		{"ClientTLSWithEmbedded", []string{"--bus", "embedded", "--bus-tls-ca", p.CA}, nil, "--bus-tls-ca"},
+		{"ServerCertWithCluster", []string{"--bus", nats1, "--bus-server-cert", p.ServerCert, "--bus-server-key", p.ServerKey}, nil, "--bus-server-cert"},
 		{"InsecureWithCluster", []string{"--bus", nats1, "--bus-insecure"}, nil, "--bus-insecure"},
-		{"CredsAndToken", []string{"--bus", nats1, "--bus-creds", p.ca, "--bus-token", "a"}, nil, "--bus-creds"},
-		{"MissingCreds", []string{"--bus", nats1, "--bus-creds", p.ca + ".missing"}, nil, "--bus-creds"},
-		{"ClientCertWithoutKey", []string{"--bus", nats1, "--bus-tls-cert", p.clientCert}, nil, "--bus-tls"},
-		{"ClientCANotPEMCluster", []string{"--bus", nats1, "--bus-tls-ca", p.key}, nil, "--bus-tls"},
+		{"CredsAndToken", []string{"--bus", nats1, "--bus-creds", p.CA, "--bus-token", "a"}, nil, "--bus-creds"},
+		{"MissingCreds", []string{"--bus", nats1, "--bus-creds", p.CA + ".missing"}, nil, "--bus-creds"},
+		{"ClientCertWithoutKey", []string{"--bus", nats1, "--bus-tls-cert", p.ClientCert}, nil, "--bus-tls"},
+		{"ClientCANotPEMCluster", []string{"--bus", nats1, "--bus-tls-ca", p.ServerKey}, nil, "--bus-tls"},
 		{"TokenWithoutBus", []string{"--bus-token", "a"}, nil, "only with --bus"},
 		{"TokenEnvWithoutBus", nil, map[string]string{"ORDERFLOW_BUS_TOKEN": "a"}, "only with --bus"},
 	} {
@@ -149,7 +91,7 @@ func TestRunBusEmbeddedSecured(t *testing.T) {
 	runTestNoLeaks(t)
 	ws, rest := runTestSim(t)
 	dir, files := t.TempDir(), t.TempDir()
-	p := mustBusPKI(t, files)
+	p := natstest.NewPKI(t, files)
 	tokenFile := filepath.Join(files, "token")
 	if err := os.WriteFile(tokenFile, []byte("bus-test-token\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -157,7 +99,7 @@ func TestRunBusEmbeddedSecured(t *testing.T) {
 	addr := freeAddr(t)
 	args := []string{"run", "--symbols", "DENTUSDT", "--ws-url", ws, "--rest-url", rest, "--listen", "off",
 		"--data-dir", dir, "--bus", "embedded", "--bus-listen", addr, "--bus-token-file", tokenFile,
-		"--bus-server-cert", p.cert, "--bus-server-key", p.key, "--bus-client-ca", p.ca}
+		"--bus-server-cert", p.ServerCert, "--bus-server-key", p.ServerKey, "--bus-client-ca", p.CA}
 	env, _, stderr := runTestEnv(nil)
 	exit := make(chan int, 1)
 	go func() { exit <- runMain(env, args) }()
@@ -174,14 +116,14 @@ func TestRunBusEmbeddedSecured(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tlsURL := "tls://" + addr
-	withCert := bus.TLSFiles{CAFile: p.ca, CertFile: p.clientCert, KeyFile: p.clientKey}
+	withCert := bus.TLSFiles{CAFile: p.CA, CertFile: p.ClientCert, KeyFile: p.ClientKey}
 	for _, c := range []struct {
 		name string
 		url  string
 		cfg  bus.ConnectConfig
 	}{
 		{"PlainText", "nats://" + addr, bus.ConnectConfig{Auth: bus.Auth{Token: "bus-test-token"}}},
-		{"NoClientCert", tlsURL, bus.ConnectConfig{Auth: bus.Auth{Token: "bus-test-token"}, TLS: bus.TLSFiles{CAFile: p.ca}}},
+		{"NoClientCert", tlsURL, bus.ConnectConfig{Auth: bus.Auth{Token: "bus-test-token"}, TLS: bus.TLSFiles{CAFile: p.CA}}},
 		{"NoToken", tlsURL, bus.ConnectConfig{TLS: withCert}},
 		{"WrongToken", tlsURL, bus.ConnectConfig{Auth: bus.Auth{Token: "bus-test-tokem"}, TLS: withCert}},
 	} {
@@ -239,7 +181,7 @@ func TestRunBusEmbeddedSecured(t *testing.T) {
 // the credential it resolves from a file.
 func TestBusSecurityFlagsAccepted(t *testing.T) {
 	files := t.TempDir()
-	p := mustBusPKI(t, files)
+	p := natstest.NewPKI(t, files)
 	pwFile := filepath.Join(files, "pw")
 	if err := os.WriteFile(pwFile, []byte("  pw from file\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -252,7 +194,7 @@ func TestBusSecurityFlagsAccepted(t *testing.T) {
 		{"InsecureAllowsOpen", busFlags{listen: "0.0.0.0:4222", sec: busSecFlags{insecure: true}}, bus.Auth{}},
 		{"TokenOffLoopback", busFlags{listen: "0.0.0.0:4222", sec: busSecFlags{token: "t"}}, bus.Auth{Token: "t"}},
 		{"UserPasswordFile", busFlags{listen: "[::]:4222", sec: busSecFlags{user: "u", passwordFile: pwFile}}, bus.Auth{User: "u", Password: "pw from file"}},
-		{"MutualTLSOffLoopback", busFlags{listen: "0.0.0.0:4222", sec: busSecFlags{srvCert: p.cert, srvKey: p.key, srvCA: p.ca}}, bus.Auth{}},
+		{"MutualTLSOffLoopback", busFlags{listen: "0.0.0.0:4222", sec: busSecFlags{srvCert: p.ServerCert, srvKey: p.ServerKey, srvCA: p.CA}}, bus.Auth{}},
 		{"LoopbackOpen", busFlags{listen: "localhost:4222"}, bus.Auth{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
