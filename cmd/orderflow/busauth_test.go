@@ -34,12 +34,7 @@ func TestRunBusSecurityFlagsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	const nats1 = "nats://127.0.0.1:1"
-	for _, tc := range []struct {
-		name string
-		args []string
-		env  map[string]string
-		want string
-	}{
+	runTestRefused(t, []runRefusal{
 		{"AllInterfacesWithoutAuth", []string{"--bus", "embedded", "--bus-listen", "0.0.0.0:4222"}, nil, "--bus-insecure"},
 		{"EmptyHostWithoutAuth", []string{"--bus", "embedded", "--bus-listen", ":4222"}, nil, "not a loopback address"},
 		{"LANAddressWithoutAuth", []string{"--bus", "embedded", "--bus-listen", "192.0.2.7:4222"}, nil, "not a loopback address"},
@@ -65,20 +60,7 @@ func TestRunBusSecurityFlagsRefused(t *testing.T) {
 		{"ClientCANotPEMCluster", []string{"--bus", nats1, "--bus-tls-ca", p.ServerKey}, nil, "--bus-tls"},
 		{"TokenWithoutBus", []string{"--bus-token", "a"}, nil, "only with --bus"},
 		{"TokenEnvWithoutBus", nil, map[string]string{"ORDERFLOW_BUS_TOKEN": "a"}, "only with --bus"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			env, _, stderr := runTestEnv(tc.env)
-			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
-			code := runMain(env, args)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
-			}
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Fatalf("data directory touched before the flags were checked: %v", err)
-			}
-		})
-	}
+	})
 }
 
 // TestRunBusEmbeddedSecured: `run --bus embedded` with mutual TLS and a

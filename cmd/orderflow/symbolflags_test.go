@@ -4,8 +4,6 @@ import (
 	"flag"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,7 +69,7 @@ func TestWallMinNotionalAndHistoryDepthFlags(t *testing.T) {
 // exit 2 naming the flag, before the data directory is touched.
 func TestWallMinNotionalAndHistoryDepthRefused(t *testing.T) {
 	runTestNoLeaks(t)
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		args []string
 		want string
@@ -86,20 +84,12 @@ func TestWallMinNotionalAndHistoryDepthRefused(t *testing.T) {
 		{"PerSymbolWithoutBookMetrics", []string{"--wall-min-notional", "BTCUSDT=5", "--book-metrics=false"}, "--book-metrics"},
 		{"HistoryDepthZero", []string{"--book-history-depth", "0"}, "--book-history-depth"},
 		{"HistoryDepthTooDeep", []string{"--book-history-depth", "1001"}, "--book-history-depth"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			env, _, stderr := runTestEnv(nil)
-			args := append([]string{"run", "--data-dir", dir, "--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--listen", "off"}, tc.args...)
-			code := runMain(env, args)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("exit %d, stderr %q; want 2 and a message containing %q", code, stderr.String(), tc.want)
-			}
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Fatalf("data directory touched before the flags were checked: %v", err)
-			}
-		})
 	}
+	refusals := make([]runRefusal, len(cases))
+	for i, c := range cases {
+		refusals[i] = runRefusal{name: c.name, args: c.args, want: c.want}
+	}
+	runTestRefused(t, refusals)
 }
 
 // FuzzParseWallMinNotional: whatever the text, the parser returns an
