@@ -1,14 +1,12 @@
 package bus_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/orderflow/orderflow/bus"
 	"github.com/orderflow/orderflow/market"
-	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/stacktest"
 )
 
@@ -51,26 +49,7 @@ func BenchmarkPublishTrades(b *testing.B) {
 			n, start := 0, time.Now()
 			id := int64(0)
 			for b.Loop() {
-				pub, err := bus.NewPublisher(tb.nc, bus.PublisherConfig{Market: market.Spot, Queue: len(trades), Logger: stacktest.Logger(b)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- pub.Run(ctx) }()
-				for i := range trades {
-					t := trades[i]
-					id++
-					t.ID = id // new ids: nothing is a duplicate
-					pub.Hook(service.Event{Symbol: t.Symbol, Trade: &t})
-				}
-				cancel()
-				if err := <-done; err != nil {
-					b.Fatal(err)
-				}
-				if st := pub.Stats(); st.Acked != uint64(len(trades)) || st.Duplicates != 0 {
-					b.Fatalf("acked %d of %d, %d duplicates", st.Acked, len(trades), st.Duplicates)
-				}
+				id = publishAll(b, tb.nc, trades, id)
 				n += len(trades)
 			}
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
