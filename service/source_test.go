@@ -67,6 +67,31 @@ func (s *recordingSource) Run(ctx context.Context, sink *service.Sink) error {
 	}
 }
 
+// runRecordingSource starts a service whose Source is a recordingSource
+// replaying spot10 with 1m bars (cfg's Source and Flow are set), and waits
+// until the source has delivered the whole recording. The service is
+// stopped at cleanup.
+func runRecordingSource(t *testing.T, cfg service.Config) (*service.Service, *recordingSource) {
+	t.Helper()
+	fc := flow.Config{BarIntervals: []time.Duration{time.Minute}}
+	src := &recordingSource{files: spot10, cfg: engine.Config{Flow: fc, Market: market.Spot, MarketKnown: true}, done: make(chan struct{})}
+	cfg.Source, cfg.Flow = src, fc
+	s, err := service.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopService(t, s) })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-src.done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the source did not finish the recording")
+	}
+	return s, src
+}
+
 // TestSourceDrivesService runs a service whose Source replays recordings
 // as a bus would deliver them: no connection, no REST; the service's
 // metrics and books (read through ViewSymbol, as the API reads them) must
@@ -74,22 +99,8 @@ func (s *recordingSource) Run(ctx context.Context, sink *service.Sink) error {
 // connected and every book synced, and a periodic full book equal to the
 // book must change nothing.
 func TestSourceDrivesService(t *testing.T) {
-	fc := flow.Config{BarIntervals: []time.Duration{time.Minute}}
-	src := &recordingSource{files: spot10, cfg: engine.Config{Flow: fc, Market: market.Spot, MarketKnown: true}, done: make(chan struct{})}
 	syms := []string{"DENTUSDT", "ZILUSDT", "MANAUSDT", "AXSBNB", "ETHBRL", "BTCSTUSDT", "QTUMETH", "BTCAUD", "RENBTCETH", "NEOUSDC"}
-	s, err := service.New(service.Config{Symbols: syms[:9], Source: src, Flow: fc, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer stopService(t, s)
-	select {
-	case <-src.done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the source did not finish the recording")
-	}
+	s, src := runRecordingSource(t, service.Config{Symbols: syms[:9], Logger: testLogger(t)})
 	st := s.Status()
 	if !st.Ready() || len(st.Streams) != 1 || st.Streams[0].Name != "recording" {
 		t.Fatalf("status not ready with the source: %+v", st)

@@ -1,19 +1,16 @@
 package service_test
 
 import (
-	"context"
 	"fmt"
 	"math/big"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/orderflow/orderflow/book"
 	"github.com/orderflow/orderflow/depthflow"
 	"github.com/orderflow/orderflow/engine"
 	"github.com/orderflow/orderflow/fixed"
-	"github.com/orderflow/orderflow/flow"
 	"github.com/orderflow/orderflow/market"
 	"github.com/orderflow/orderflow/service"
 	"github.com/orderflow/orderflow/stacktest"
@@ -35,22 +32,8 @@ type symbolWalls struct {
 // symbol's walls once the recording is through.
 func runWalls(t *testing.T, cfg service.Config) map[string]symbolWalls {
 	t.Helper()
-	fc := flow.Config{BarIntervals: []time.Duration{time.Minute}}
-	src := &recordingSource{files: spot10, cfg: engine.Config{Flow: fc, Market: market.Spot, MarketKnown: true}, done: make(chan struct{})}
-	cfg.Symbols, cfg.Source, cfg.Flow, cfg.Logger = wallSyms, src, fc, stacktest.Logger(t)
-	s, err := service.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer stopService(t, s)
-	select {
-	case <-src.done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the source did not finish the recording")
-	}
+	cfg.Symbols, cfg.Logger = wallSyms, stacktest.Logger(t)
+	s, _ := runRecordingSource(t, cfg)
 	out := map[string]symbolWalls{}
 	for _, name := range wallSyms {
 		if err := s.ViewSymbol(name, func(sym *engine.Symbol) error {
@@ -175,23 +158,9 @@ func TestBookHistoryDepth(t *testing.T) {
 			if want == 0 {
 				want = service.DefaultBookHistoryDepth
 			}
-			fc := flow.Config{BarIntervals: []time.Duration{time.Minute}}
-			src := &recordingSource{files: spot10, cfg: engine.Config{Flow: fc, Market: market.Spot, MarketKnown: true}, done: make(chan struct{})}
-			s, err := service.New(service.Config{Symbols: wallSyms, Source: src, Flow: fc, BookHistoryDepth: depth, Logger: stacktest.Logger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, _ := runRecordingSource(t, service.Config{Symbols: wallSyms, BookHistoryDepth: depth, Logger: stacktest.Logger(t)})
 			if s.Config().BookHistoryDepth != want {
 				t.Fatalf("config depth %d, want %d", s.Config().BookHistoryDepth, want)
-			}
-			if err := s.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer stopService(t, s)
-			select {
-			case <-src.done:
-			case <-time.After(2 * time.Minute):
-				t.Fatal("the source did not finish the recording")
 			}
 			full, checked := 0, 0
 			for _, name := range wallSyms {
