@@ -138,7 +138,6 @@ func (s *scenario) forceResync(ctx context.Context, syms []string) error {
 	}
 	s.srv.Play()
 	ok := waitFor(ctx, s.h.opts.RecoveryBound, func() bool {
-		time.Sleep(20 * time.Millisecond)
 		n := 0
 		for _, ss := range s.svc.Status().Symbols {
 			if slices.Contains(syms, ss.Symbol) && ss.Resyncs > before[ss.Symbol] {
