@@ -71,6 +71,9 @@ type LatencyOptions struct {
 	// WriterCPUs, if set, are the CPUs the writer's process is pinned to
 	// (WriterSpec.CPUs; for a writer in another process, see PinProcess).
 	WriterCPUs []int
+	// BusyPoll is the service's service.Config.BusyPoll: its stream reads
+	// spin on the socket this long before sleeping (0: off).
+	BusyPoll time.Duration
 	// Progress, if set, is called after each round.
 	Progress func(round, rounds int)
 }
@@ -373,7 +376,7 @@ func latencyRound(ctx context.Context, f *latencyFeed, opts LatencyOptions, star
 	svc, err := service.New(service.Config{
 		Symbols: []string{f.symbol}, Market: market.Spot, WSURL: ws, RESTURL: rest,
 		TradeChannel: f.channel, DepthChannel: f.depth, Backfill: -1, LogTrades: -1,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), BusyPoll: opts.BusyPoll,
 		OnEvent: func(ev service.Event) {
 			if ev.Trade == nil {
 				return

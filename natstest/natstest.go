@@ -213,23 +213,31 @@ func (c *Cluster) WaitReady(tb testing.TB) {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		leader, current := false, true
+		running, peers := 0, 0
 		for _, n := range c.Nodes {
 			s := n.Server()
 			if s == nil {
 				continue
 			}
+			running++
 			if s.JetStreamIsLeader() {
 				leader = true
+				// The peers the leader places replicated assets on: online,
+				// with JetStream, and their statistics received. Until every
+				// running node is one, creating an R3 stream can fail with
+				// "no suitable peers for placement, peer offline".
+				peers = len(s.JetStreamClusterPeers())
 			}
 			if !s.JetStreamIsCurrent() {
 				current = false
 			}
 		}
-		if leader && current {
+		if leader && current && peers == running {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("natstest: cluster JetStream not ready within %v (leader %v, all current %v)", readyTimeout, leader, current)
+			tb.Fatalf("natstest: cluster JetStream not ready within %v (leader %v, all current %v, %d of %d running nodes placeable)",
+				readyTimeout, leader, current, peers, running)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -35,7 +35,11 @@ func TestNodeKeepsStoreAcrossRestart(t *testing.T) {
 	n.Restart()
 	var got jetstream.KeyValueEntry
 	waitFor(t, 20*time.Second, "value readable after restart", func() bool {
-		e, err := kv.Get(ctx, "k")
+		// Each attempt bounded: a request sent while the client is still
+		// reconnecting can go unanswered, and the next one is what counts.
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		e, err := kv.Get(gctx, "k")
 		got = e
 		return err == nil
 	})

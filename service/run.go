@@ -137,8 +137,8 @@ func newRun(s *Service, syms []string) (*run, error) {
 		// A transport of the run's own: its idle REST connections are
 		// closed at Stop, so nothing of the run outlives it.
 		// Its connections read without the runtime's system-call
-		// bookkeeping (feed.DialContext).
-		r.tr = feed.NewTransport()
+		// bookkeeping (feed.Dialer), busy polling if configured.
+		r.tr = feed.Dialer{BusyPoll: s.cfg.BusyPoll}.Transport()
 		r.hc = &http.Client{Transport: r.tr}
 	}
 	rc, err := s.restClient(r.hc)

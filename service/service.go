@@ -90,6 +90,13 @@ type Config struct {
 	BookTicker bool
 	// DialTimeout bounds one WebSocket dial. Default 10 s.
 	DialTimeout time.Duration
+	// BusyPoll, when positive, makes the run's connections spin on their
+	// socket for up to this long before sleeping (feed.Dialer.BusyPoll):
+	// lower and steadier latency from frame to metric for a CPU kept busy
+	// while frames come faster than that. Off by default; for a service
+	// with a core of its own. No effect with HTTPClient set (its
+	// transport dials).
+	BusyPoll time.Duration
 	// StaleTimeout: no frame for this long means a half-open connection.
 	// Default: feed's (60 s).
 	StaleTimeout time.Duration

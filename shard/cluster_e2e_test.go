@@ -177,6 +177,7 @@ func allTrades(t *testing.T, rc *rest.Client, sym string, from int64) []market.T
 // change), and its totals (trades, buy and sell volume, VWAP) equal a
 // math/big sum over the reference.
 func TestClusterFailoverEndToEnd(t *testing.T) {
+	dumpLogsOnFailure(t)
 	rec := e2eRecording(t)
 	// Under the race detector the three in-process servers run several
 	// times slower, and replicating the feeds' messages three ways must
@@ -275,24 +276,73 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 		}
 		return true
 	}
+	// The simulator's REST: what it published, the reference.
+	_, restURL := srv.URL()
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer hc.CloseIdleConnections()
+	rc, err := rest.New(rest.Options{BaseURL: restURL, Market: srv.Market(), HTTPClient: hc, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastErr := map[string]error{} // the latest failed lookup of each symbol
 	lastOnBus := func(s string) int64 {
 		octx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		id, err := shard.LastTradeID(octx, js, srv.Market(), s)
 		if err != nil {
+			lastErr[s] = err
 			return -1
 		}
 		return id
 	}
-	waitFor(t, 60*time.Second, "the three instances to share the symbols", converged)
-	waitFor(t, 60*time.Second, "trades of every symbol on the bus", func() bool {
-		for _, s := range syms {
-			if lastOnBus(s) <= 0 {
-				return false
+	// waitPublished waits until the last trade on the bus of each symbol
+	// is past marks[symbol]; on a timeout it says, for each symbol still
+	// waited for, what the bus, the ledger, the owner's service and
+	// publisher, and the simulator show.
+	waitPublished := func(what string, symbols []string, marks map[string]int64) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var behind []string
+			for _, s := range symbols {
+				if lastOnBus(s) <= marks[s] {
+					behind = append(behind, s)
+				}
 			}
+			if len(behind) == 0 {
+				t.Logf("%s: after %v", what, time.Since(deadline.Add(-60*time.Second)).Round(time.Millisecond))
+				return
+			}
+			if time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			owners := led.snapshot()
+			var b strings.Builder
+			for _, s := range behind {
+				fmt.Fprintf(&b, "\n%s: on the bus %d (mark %d, last lookup error %v), owner %q", s, lastOnBus(s), marks[s], lastErr[s], owners[s])
+				for _, f := range feeds {
+					if f.id != owners[s] {
+						continue
+					}
+					for _, ss := range f.svc.Status().Symbols {
+						if ss.Symbol == s {
+							fmt.Fprintf(&b, ", its service: %d trades, last id %d, book %s", ss.Trades, ss.LastTrade, ss.BookState)
+						}
+					}
+					fmt.Fprintf(&b, ", its backfill %+v, publisher %+v", f.svc.Status().Backfill, f.pub.Stats())
+				}
+				if page, err := rc.AggTrades(ctx, s, rest.AggTradesQuery{Limit: 1}, nil); err == nil && len(page) == 1 {
+					fmt.Fprintf(&b, ", simulator's latest trade %d", page[0].ID)
+				} else {
+					fmt.Fprintf(&b, ", simulator's latest trade: none (%v)", err)
+				}
+			}
+			t.Fatalf("timed out after 60s waiting for %s (simulator clock %s, %+v):%s", what, srv.Now().UTC().Format(time.RFC3339Nano), srv.Stats(), b.String())
 		}
-		return true
-	})
+	}
+	waitFor(t, 60*time.Second, "the three instances to share the symbols", converged)
+	waitPublished("trades of every symbol on the bus", syms, nil)
 
 	// The instance owning the most symbols dies; then the node leading the
 	// ORDERFLOW stream.
@@ -318,24 +368,10 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 	for _, s := range moved {
 		marks[s] = lastOnBus(s)
 	}
-	waitFor(t, 60*time.Second, "trades of the taken-over symbols after the failover", func() bool {
-		for _, s := range moved {
-			if lastOnBus(s) <= marks[s] {
-				return false
-			}
-		}
-		return true
-	})
+	waitPublished("trades of the taken-over symbols after the failover", moved, marks)
 
 	// Stop the market and let the bus catch up with what was published.
 	srv.Pause()
-	_, restURL := srv.URL()
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer hc.CloseIdleConnections()
-	rc, err := rest.New(rest.Options{BaseURL: restURL, Market: srv.Market(), HTTPClient: hc, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	latest := map[string]int64{}
 	for _, s := range syms {
 		page, err := rc.AggTrades(ctx, s, rest.AggTradesQuery{Limit: 1}, nil)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -465,7 +464,45 @@ func testLogger(id string) *slog.Logger {
 	if *verbose {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("id", id)
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.NewTextHandler(&testLogs, nil)).With("id", id)
+}
+
+// testLogs keeps the members' and services' latest log lines, so a test
+// that fails on a machine where it cannot be re-run with -shard.log still
+// shows what they did (dumpLogsOnFailure).
+var testLogs = logRing{max: 400}
+
+type logRing struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (r *logRing) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, strings.TrimRight(string(p), "\n"))
+	if len(r.lines) > 2*r.max {
+		r.lines = append(r.lines[:0], r.lines[len(r.lines)-r.max:]...)
+	}
+	return len(p), nil
+}
+
+// dumpLogsOnFailure starts the ring afresh for t and logs its last lines
+// if t fails.
+func dumpLogsOnFailure(t *testing.T) {
+	testLogs.mu.Lock()
+	testLogs.lines = nil
+	testLogs.mu.Unlock()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		testLogs.mu.Lock()
+		defer testLogs.mu.Unlock()
+		tail := testLogs.lines[max(len(testLogs.lines)-testLogs.max, 0):]
+		t.Logf("last %d log lines of the members and services:\n%s", len(tail), strings.Join(tail, "\n"))
+	})
 }
 
 // A member configured with another TTL than the existing bucket's runs on

@@ -45,6 +45,7 @@ type benchFlags struct {
 	push        bool
 	writer      string
 	pin         bool
+	busyPoll    time.Duration
 	progress    bool
 	trace       string
 	cpuprofile  string
@@ -74,6 +75,7 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	fs.BoolVar(&f.push, "push", true, "latency: also measure through the HTTP push endpoint (/v1/ws)")
 	fs.StringVar(&f.writer, "writer", "child", "latency: where the frame writer runs: child (another process, so it does not share Go's scheduler with the service) or inproc")
 	fs.BoolVar(&f.pin, "pin", false, "latency: pin the writer child to the last CPU and this process (the service) to the others, with GOMAXPROCS = the CPUs left unless --cpus says otherwise (Linux)")
+	fs.DurationVar(&f.busyPoll, "busy-poll", 0, "latency: the service's stream reads spin on the socket this long before sleeping (run --busy-poll); 0: off")
 	fs.BoolVar(&f.writerChild, "latency-writer-child", false, "internal: run the frame writer of --latency in this process and print where it listens")
 	fs.StringVar(&f.writerCPUs, "latency-writer-cpus", "", "internal: comma-separated CPUs the --latency-writer-child process is pinned to")
 	fs.BoolVar(&f.scale, "scale", false, "measure CPU and memory per symbol against the simulator fanning the recording out to N symbols")
@@ -111,6 +113,9 @@ func runBench(ctx context.Context, env *environ, args []string) error {
 	}
 	if f.duration < 0 {
 		return fmt.Errorf("%w: --duration %v: want >= 0", errUsage, f.duration)
+	}
+	if f.busyPoll < 0 || f.busyPoll > time.Second {
+		return fmt.Errorf("%w: --busy-poll %v: want 0..1s", errUsage, f.busyPoll)
 	}
 	if f.rate < 1 || f.rate > 1_000_000 {
 		return fmt.Errorf("%w: --rate %d: want 1..1000000", errUsage, f.rate)
@@ -259,7 +264,7 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 	if err != nil {
 		return err
 	}
-	opts := bench.LatencyOptions{Rate: f.rate, Rounds: f.rounds, Pace: bench.Pace(f.pace), Push: f.push, Files: files}
+	opts := bench.LatencyOptions{Rate: f.rate, Rounds: f.rounds, Pace: bench.Pace(f.pace), Push: f.push, Files: files, BusyPoll: f.busyPoll}
 	switch f.writer {
 	case "child":
 		exe, err := os.Executable()
@@ -318,6 +323,9 @@ func benchLatency(ctx context.Context, env *environ, f *benchFlags, files []stri
 	fmt.Fprintf(w, "\nframe-to-metric latency over loopback WebSocket, %d rounds; writer in %s, pace %s:\n", res.RoundsCompleted, where, res.Pace)
 	fmt.Fprintf(w, "  rate: %d frames/s asked, %.0f achieved; per round %d trades + %d depth diffs, first %d frames not timed\n",
 		res.Rate, res.AchievedRate, res.TradesPerRound, res.DepthPerRound, res.WarmupFrames)
+	if f.busyPoll > 0 {
+		fmt.Fprintf(w, "  the service's stream reads busy-poll the socket for %v before sleeping\n", f.busyPoll)
+	}
 	fmt.Fprintf(w, "  book in sync at the end of every round: %v\n", res.BookSynced)
 	fmt.Fprintf(w, "  machine load (1-minute load average) before: %s, after: %s, on %d CPUs: the figures below are only as quiet as that\n",
 		loadBefore, loadAfter, runtime.NumCPU())
