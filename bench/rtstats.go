@@ -2,7 +2,10 @@ package bench
 
 import (
 	"math"
+	"os"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -40,6 +43,12 @@ type RuntimeStats struct {
 	// wake-up. InvolSwitches counts the times the kernel took a CPU from
 	// a runnable thread.
 	VolSwitches, InvolSwitches int64
+	// Steal is the time the hypervisor ran something else while one of
+	// the machine's virtual CPUs had work (Linux /proc/stat, every CPU; 10
+	// ms ticks): a stall no code in the guest can see or avoid. StealKnown
+	// is false where /proc/stat cannot be read.
+	Steal      time.Duration
+	StealKnown bool
 }
 
 // PerFrame divides n by the frames written.
@@ -59,8 +68,10 @@ var rtMetricNames = []string{
 
 // rtSample is a reading of the runtime metrics and the process's usage.
 type rtSample struct {
-	m  []metrics.Sample
-	ru syscall.Rusage
+	m     []metrics.Sample
+	ru    syscall.Rusage
+	steal time.Duration
+	ok    bool // steal was read
 }
 
 func takeRTSample() rtSample {
@@ -70,7 +81,28 @@ func takeRTSample() rtSample {
 	}
 	metrics.Read(s.m)
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &s.ru)
+	s.steal, s.ok = readSteal()
 	return s
+}
+
+// readSteal reads the machine's total steal time from /proc/stat's first
+// line ("cpu user nice system idle iowait irq softirq steal ..."), whose
+// unit is USER_HZ: 100 per second on Linux.
+func readSteal() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	ticks, err := strconv.ParseInt(f[8], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, true
 }
 
 // rtAccum sums the differences of sample pairs.
@@ -81,6 +113,8 @@ type rtAccum struct {
 	gcCycles, alloc uint64
 	cpu             time.Duration
 	vol, invol      int64
+	steal           time.Duration
+	stealKnown      bool
 }
 
 func (a *rtAccum) add(from, to rtSample, frames int64) {
@@ -115,11 +149,15 @@ func (a *rtAccum) add(from, to rtSample, frames int64) {
 	a.cpu += cpu(&to.ru) - cpu(&from.ru)
 	a.vol += int64(to.ru.Nvcsw - from.ru.Nvcsw)
 	a.invol += int64(to.ru.Nivcsw - from.ru.Nivcsw)
+	if from.ok && to.ok {
+		a.steal += to.steal - from.steal
+		a.stealKnown = true
+	}
 }
 
 func (a *rtAccum) stats() RuntimeStats {
 	s := RuntimeStats{Frames: a.frames, GCCycles: a.gcCycles, HeapAllocs: a.alloc, CPU: a.cpu,
-		VolSwitches: a.vol, InvolSwitches: a.invol}
+		VolSwitches: a.vol, InvolSwitches: a.invol, Steal: a.steal, StealKnown: a.stealKnown}
 	for _, c := range a.sched {
 		s.SchedLatency.Count += c
 	}

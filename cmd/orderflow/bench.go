@@ -361,6 +361,9 @@ func printRuntime(w io.Writer, rt *bench.RuntimeStats) {
 		rt.GCCycles, rt.GCPauses.Round(time.Microsecond), rt.GCPauseMax, rt.PerFrame(float64(rt.HeapAllocs)))
 	fmt.Fprintf(w, "    CPU %.1f µs per frame; threads slept (voluntary switches) %.2f and were preempted %.3f times per frame\n",
 		rt.PerFrame(float64(rt.CPU.Microseconds())), rt.PerFrame(float64(rt.VolSwitches)), rt.PerFrame(float64(rt.InvolSwitches)))
+	if rt.StealKnown {
+		fmt.Fprintf(w, "    hypervisor steal (every CPU of the machine, 10 ms ticks): %v\n", rt.Steal)
+	}
 }
 
 // loadAverage returns the 1-minute load average of the machine (Linux's
