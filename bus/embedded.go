@@ -321,12 +321,54 @@ func (c StreamConfig) JetStreamConfig() jetstream.StreamConfig {
 
 // EnsureStream creates the ORDERFLOW stream, or updates an existing one to
 // cfg (retention, duplicates window, replicas may change between runs).
+//
+// A cluster that is still forming, or electing a leader, can leave a
+// request unanswered or refuse it for a moment ("no suitable peers for
+// placement", "temporarily unavailable"): each attempt is bounded and
+// such failures are tried again until ctx ends. A refusal that waiting
+// cannot change (a bad request: another stream owns the subjects, say)
+// returns at once.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, cfg.JetStreamConfig())
-	if err != nil {
-		return nil, fmt.Errorf("bus: stream %s: %w", StreamName, err)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, streamAttemptTimeout)
+		s, err := js.CreateOrUpdateStream(actx, cfg.JetStreamConfig())
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		if ctx.Err() != nil || !transientStreamError(err) {
+			return nil, fmt.Errorf("bus: stream %s (attempt %d): %w", StreamName, attempt, errors.Join(err, ctx.Err()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bus: stream %s (attempt %d): %w", StreamName, attempt, errors.Join(err, ctx.Err()))
+		case <-time.After(min(time.Duration(attempt)*100*time.Millisecond, time.Second)):
+		}
 	}
-	return s, nil
+}
+
+// streamAttemptTimeout bounds one request of EnsureStream.
+const streamAttemptTimeout = 5 * time.Second
+
+// transientStreamError tells whether a failed stream request may succeed
+// when tried again: no answer (or none in time), or a refusal of the
+// cluster's state rather than of the request.
+func transientStreamError(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return true
+	}
+	var api *jetstream.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.ErrorCode {
+	case 10005, // no suitable peers for placement (a peer not yet known online)
+		10008, // JetStream system temporarily unavailable
+		10023: // insufficient resources (a peer not yet reporting its limits)
+		return true
+	}
+	return api.Code == 503 || api.Code == 408
 }
 
 func cmpOr(s, def string) string {
