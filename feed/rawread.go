@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -35,7 +36,11 @@ type Dialer struct {
 	// milliseconds. The price is a CPU kept busy while frames are less
 	// than BusyPoll apart (a reader spins from one frame to the next), so
 	// it is for a deployment that gives the service a core of its own;
-	// off by default. Other goroutines still run between two tries.
+	// off by default. Give the process one P (GOMAXPROCS) more than the
+	// connections that spin: the spare one runs everything else. With
+	// fewer, the spinners yield between tries, and network events of the
+	// process's other connections (HTTP API, push clients) are noticed
+	// only every 10 ms.
 	BusyPoll time.Duration
 }
 
@@ -132,6 +137,9 @@ func (c *rawReadConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// spinners counts the reads spinning in this process.
+var spinners atomic.Int32
+
 // spin tries the socket until it has data, fails, or busyPoll has passed
 // (then c.errno is EAGAIN and the caller waits in the poller). RawConn.Read
 // checks the read deadline and Close on every try, so neither waits for
@@ -142,6 +150,16 @@ func (c *rawReadConn) spin() error {
 		return nil
 	}
 	start := time.Now()
+	// While a P is left over for the rest of the process, the spin keeps
+	// its P: the other Ps run what this frame woke and wait in the
+	// network poller for every other connection. A spinner that yielded
+	// would sit in the run queues, and Go's scheduler polls the network
+	// only when it finds nothing to run (or every 10 ms), so the process's
+	// other connections (HTTP API, push clients) would wait. When the
+	// spinners take every P, each yields between tries so that the other
+	// goroutines run at all; the network is then polled every 10 ms.
+	yield := spinners.Add(1) >= int32(runtime.GOMAXPROCS(0))
+	defer spinners.Add(-1)
 	for {
 		if err := c.rc.Read(c.try); err != nil || c.errno != syscall.EAGAIN {
 			return err
@@ -149,8 +167,8 @@ func (c *rawReadConn) spin() error {
 		if time.Since(start) >= c.busyPoll {
 			return nil
 		}
-		// The goroutines this frame woke (and any other) run between two
-		// tries, also with one P.
-		runtime.Gosched()
+		if yield {
+			runtime.Gosched()
+		}
 	}
 }

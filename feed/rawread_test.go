@@ -206,6 +206,9 @@ func TestRawReadConnBusyPollSharesTheP(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("no read 10 s after the write")
 			}
+			if n := spinners.Load(); n != 0 {
+				t.Fatalf("%d reads still counted as spinning after the read returned", n)
+			}
 		})
 	}
 }
