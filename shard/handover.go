@@ -2,11 +2,13 @@ package shard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orderflow/orderflow/bus"
@@ -19,24 +21,83 @@ import (
 // stream), read from its Nats-Msg-Id (bus.TradeMsgID). It returns 0 when
 // the stream holds no trade of the symbol (none published yet, or all
 // older than the retention).
+//
+// It asks the stream's leader. The stream allows direct gets (consumers
+// find snapshots with them), but any replica answers a direct get, and a
+// follower can be behind the leader: a new owner told an older trade, or
+// none, would re-fetch trades already published or warm-start and lose
+// the ids in between.
 func LastTradeID(ctx context.Context, js jetstream.JetStream, k market.Kind, symbol string) (int64, error) {
-	st, err := js.Stream(ctx, bus.StreamName)
-	if err != nil {
-		return 0, fmt.Errorf("shard: last trade of %s: stream %s: %w", symbol, bus.StreamName, err)
-	}
 	subj := bus.Subject(k, symbol, bus.TopicTrades)
-	m, err := st.GetLastMsgForSubject(ctx, subj)
+	msgID, seq, err := lastMsgIDFromLeader(ctx, js, bus.StreamName, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("shard: last trade of %s: %w", symbol, err)
 	}
-	id, err := parseTradeMsgID(k, symbol, m.Header.Get(jetstream.MsgIDHeader))
+	id, err := parseTradeMsgID(k, symbol, msgID)
 	if err != nil {
-		return 0, fmt.Errorf("shard: last trade of %s (stream sequence %d): %w", symbol, m.Sequence, err)
+		return 0, fmt.Errorf("shard: last trade of %s (stream sequence %d): %w", symbol, seq, err)
 	}
 	return id, nil
+}
+
+// lastMsgIDFromLeader returns the Nats-Msg-Id and stream sequence of the
+// last message of subject in stream, through the JetStream API's message
+// get, which only the stream's leader answers (jetstream's
+// GetLastMsgForSubject uses a direct get when the stream allows them).
+func lastMsgIDFromLeader(ctx context.Context, js jetstream.JetStream, stream, subject string) (msgID string, seq uint64, err error) {
+	req, err := json.Marshal(struct {
+		LastFor string `json:"last_by_subj"`
+	}{subject})
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := js.Conn().RequestWithContext(ctx, apiPrefix(js.Options())+"STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return "", 0, fmt.Errorf("message get from %s: %w", stream, err)
+	}
+	var r struct {
+		Message *struct {
+			Seq     uint64 `json:"seq"`
+			Headers []byte `json:"hdrs"` // base64 in JSON
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return "", 0, fmt.Errorf("message get from %s: answer %.200q: %w", stream, resp.Data, err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return "", 0, jetstream.ErrMsgNotFound
+		}
+		return "", 0, fmt.Errorf("message get from %s: %w", stream, r.Error)
+	}
+	if r.Message == nil {
+		return "", 0, fmt.Errorf("message get from %s: answer without a message: %.200q", stream, resp.Data)
+	}
+	if len(r.Message.Headers) == 0 {
+		return "", r.Message.Seq, nil
+	}
+	hdr, err := nats.DecodeHeadersMsg(r.Message.Headers)
+	if err != nil {
+		return "", r.Message.Seq, fmt.Errorf("message get from %s: headers of sequence %d: %w", stream, r.Message.Seq, err)
+	}
+	return hdr.Get(jetstream.MsgIDHeader), r.Message.Seq, nil
+}
+
+// apiPrefix is the subject prefix of the JetStream API requests of a
+// client made with these options (jetstream.New, NewWithAPIPrefix or
+// NewWithDomain).
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	}
+	return jetstream.DefaultAPIPrefix
 }
 
 // parseTradeMsgID reads the aggregate id from a trade's message id.

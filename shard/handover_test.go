@@ -75,11 +75,19 @@ func (f *fakeSet) RemoveSymbol(_ context.Context, s string) error {
 // The new owner continues after the last trade id on the bus; with none
 // it warm-starts; a bad message id gives the lease back (error).
 func TestServiceHooksContinueFromBus(t *testing.T) {
+	// The bus's stream allows direct gets; the last trade is read from
+	// the leader either way.
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("AllowDirect=%v", direct), func(t *testing.T) { testServiceHooksContinueFromBus(t, direct) })
+	}
+}
+
+func testServiceHooksContinueFromBus(t *testing.T, allowDirect bool) {
 	n := natstest.StartNode(t)
 	_, js := natstest.Connect(t, n.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: bus.StreamName, Subjects: []string{bus.SubjectPrefix + ".>"}}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: bus.StreamName, Subjects: []string{bus.SubjectPrefix + ".>"}, AllowDirect: allowDirect}); err != nil {
 		t.Fatal(err)
 	}
 	subj := bus.Subject(market.Spot, "BTCUSDT", bus.TopicTrades)
@@ -111,5 +119,28 @@ func TestServiceHooksContinueFromBus(t *testing.T) {
 	}
 	if err := acquire(ctx, "BTCUSDT"); err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a bad message id: err %v, want a parse error", err)
+	}
+	// A message without an id is not taken for trade 0.
+	if _, err := js.Publish(ctx, subj, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LastTradeID(ctx, js, market.Spot, "BTCUSDT"); err == nil || !strings.Contains(err.Error(), "message id") {
+		t.Fatalf("a trade without a message id: err %v", err)
+	}
+}
+
+func TestAPIPrefix(t *testing.T) {
+	for _, c := range []struct {
+		o    jetstream.JetStreamOptions
+		want string
+	}{
+		{jetstream.JetStreamOptions{}, "$JS.API."},
+		{jetstream.JetStreamOptions{APIPrefix: "$JS.hub.API"}, "$JS.hub.API."},
+		{jetstream.JetStreamOptions{APIPrefix: "$JS.hub.API."}, "$JS.hub.API."},
+		{jetstream.JetStreamOptions{Domain: "leaf"}, "$JS.leaf.API."},
+	} {
+		if got := apiPrefix(c.o); got != c.want {
+			t.Errorf("apiPrefix(%+v) = %q, want %q", c.o, got, c.want)
+		}
 	}
 }
