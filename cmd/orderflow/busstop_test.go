@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -53,5 +54,49 @@ func TestStartBusStoppedMidway(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), full*time.Duration(k+1)/50)
 		start(ctx)
 		cancel()
+	}
+}
+
+// TestShardRunStoppedMidway: `run --bus embedded --shard` stopped at
+// points spread over its start-up and first lease rounds (bucket set-up,
+// leases taken, symbols added, renewals) returns without an error (or,
+// stopped while it was still connecting, with the stop as its error) and
+// leaves no goroutine behind, the embedded server's included.
+func TestShardRunStoppedMidway(t *testing.T) {
+	points := 16
+	if testing.Short() {
+		points = 8
+	}
+	run := func(ctx context.Context) (time.Duration, error) {
+		t.Helper()
+		env, _, errb := runTestEnv(nil)
+		ignore := goleak.IgnoreCurrent()
+		t0 := time.Now()
+		err := runRun(ctx, env, []string{"--listen", "off", "--bus", "embedded", "--bus-listen", "127.0.0.1:0", "--shard", "--lease-ttl", "1s",
+			"--data-dir", t.TempDir(), "--symbols", "BTCUSDT,ETHUSDT,SOLUSDT",
+			"--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--stop-timeout", "5s"})
+		took := time.Since(t0)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			leak := goleak.Find(ignore)
+			if leak == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run stopped after %v (err %v) left goroutines: %v\nstderr: %s", took, err, leak, errb.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return took, err
+	}
+	// The member's first rounds end well within 3 s (TTL 1 s: renewals
+	// every third of it); signals spread from the first instant to there.
+	for k := range points {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second*time.Duration(k)/time.Duration(points))
+		took, err := run(ctx)
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("stop %d (after %v): %v", k, took.Round(time.Millisecond), err)
+		}
 	}
 }
