@@ -330,7 +330,9 @@ func (h *handler) apply(topic Topic, data []byte) error {
 			// Raw trades (the trade channel) carry their own id as first
 			// and last; aggregates carry trade ids far above their own.
 			Aggregated: m.FirstID != m.ID || m.LastID != m.ID}
-		return h.onTrade(&h.t)
+		err := h.onTrade(&h.t)
+		h.expireHeld(m.Time) // after: this trade may have been the one waited for
+		return err
 	case TopicBookDelta:
 		m := &h.delta
 		*m = BookDelta{Bids: m.Bids[:0], Asks: m.Asks[:0]}
@@ -346,7 +348,9 @@ func (h *handler) apply(topic Topic, data []byte) error {
 		if m.PrevUpdateID != nil {
 			h.u.PrevFinalID, h.u.HasPrev = *m.PrevUpdateID, true
 		}
-		return h.onDelta(&h.u)
+		err := h.onDelta(&h.u)
+		h.expireHeld(m.Time)
+		return err
 	case TopicBookSnapshot:
 		m := &h.snap
 		*m = BookSnapshot{Bids: m.Bids[:0], Asks: m.Asks[:0]}
@@ -362,6 +366,9 @@ func (h *handler) apply(topic Topic, data []byte) error {
 		_, err := h.sink.LoadBook(&h.ds, m.KnownBidFloor, m.KnownAskCeiling, m.Reason == ReasonPeriodic)
 		// Held diffs may follow the new book.
 		h.drainDeltas()
+		if m.Time > 0 {
+			h.expireHeld(m.Time)
+		}
 		return err
 	}
 	return fmt.Errorf("bus: source: topic %s not consumed", topic)
@@ -474,17 +481,38 @@ func (h *handler) onDelta(u *market.DepthUpdate) error {
 		FirstID: u.FirstID, FinalID: u.FinalID, PrevFinalID: u.PrevFinalID, HasPrev: u.HasPrev,
 		Bids: slices.Clone(u.Bids), Asks: slices.Clone(u.Asks)})
 	if len(h.heldDeltas) > h.s.cfg.MaxHeld || u.EventTime-h.heldDeltasSince > h.s.cfg.HoldTime.Milliseconds() {
-		h.s.stats.gapSkipped.Add(1)
-		h.s.log.Warn("bus source: book diffs missing: held diffs applied after the gap", "symbol", h.sym,
-			"book_update_id", id, "held", len(h.heldDeltas))
-		held := h.heldDeltas
-		h.heldDeltas = nil
-		slices.SortFunc(held, func(a, b market.DepthUpdate) int { return cmp.Compare(a.FinalID, b.FinalID) })
-		for i := range held {
-			h.applyHeldDelta(&held[i])
-		}
+		h.releaseDeltas()
 	}
 	return nil
+}
+
+// releaseDeltas gives up waiting: the held diffs are applied in update-id
+// order (the first that does not follow the book takes the gap path).
+func (h *handler) releaseDeltas() {
+	_, id := h.book(h.sym)
+	h.s.stats.gapSkipped.Add(1)
+	h.s.log.Warn("bus source: book diffs missing: held diffs applied after the gap", "symbol", h.sym,
+		"book_update_id", id, "held", len(h.heldDeltas))
+	held := h.heldDeltas
+	h.heldDeltas = nil
+	slices.SortFunc(held, func(a, b market.DepthUpdate) int { return cmp.Compare(a.FinalID, b.FinalID) })
+	for i := range held {
+		h.applyHeldDelta(&held[i])
+	}
+}
+
+// expireHeld gives up the waits that have lasted more than HoldTime by
+// the exchange time of any message of the symbol (t, ms): a held trade of
+// a symbol that trades no more, or a held diff, is not kept until a
+// message of its own kind comes.
+func (h *handler) expireHeld(t int64) {
+	hold := h.s.cfg.HoldTime.Milliseconds()
+	if len(h.heldTrades) > 0 && t-h.heldTradesSince > hold {
+		h.releaseTrades(h.sink.LastTrade())
+	}
+	if len(h.heldDeltas) > 0 && t-h.heldDeltasSince > hold {
+		h.releaseDeltas()
+	}
 }
 
 // drainDeltas applies the held diffs that follow the book, and drops

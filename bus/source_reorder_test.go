@@ -290,3 +290,59 @@ func TestSourceGivesUpOnLostMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceReleasesHeldTradeOfQuietSymbol: a trade is lost and the next
+// one held; then the symbol trades no more (the later trades are left
+// out), only book diffs come. The wait ends by the exchange time of those
+// diffs (HoldTime), not at a next trade that never comes: the held trade
+// is applied and the lost id counted.
+func TestSourceReleasesHeldTradeOfQuietSymbol(t *testing.T) {
+	sym, msgs, _ := recordingMessages(t, "cryptofeed-spot-10sym-20210405.txt.gz", market.Spot)
+	var tradeIdx []int
+	for i, m := range msgs {
+		if m.topic == TopicTrades {
+			tradeIdx = append(tradeIdx, i)
+		}
+	}
+	lostAt, held := tradeIdx[len(tradeIdx)/2], tradeIdx[len(tradeIdx)/2+1]
+	heldTrade := msgs[held].trade
+	const hold = time.Second
+	var fed []recMsg
+	var later int64 // exchange time of the last diff fed
+	for i, m := range msgs {
+		switch {
+		case i == lostAt, m.topic == TopicTrades && i > held:
+			continue
+		case m.topic == TopicBookDelta:
+			var d BookDelta
+			if err := DecodeBookDelta(m.data, &d); err != nil {
+				t.Fatal(err)
+			}
+			later = d.Time
+		}
+		fed = append(fed, m)
+	}
+	// The diffs after the held trade must reach past HoldTime for the
+	// check to mean anything.
+	if later-heldTrade.EventTime <= hold.Milliseconds() {
+		t.Fatalf("the recording's diffs after %s's trade %d span %d ms, want > %v", sym, heldTrade.ID, later-heldTrade.EventTime, hold)
+	}
+	src := &Source{cfg: SourceConfig{MaxHeld: 10_000, HoldTime: hold}, log: slog.New(slog.DiscardHandler)}
+	svc, h := sinkService(t, market.Spot, sym, src)
+	for _, m := range fed {
+		h.handle(Subject(market.Spot, sym, m.topic), m.data)
+	}
+	if len(h.heldTrades) != 0 {
+		t.Fatalf("%d trades still held at the end of the recording", len(h.heldTrades))
+	}
+	if st := src.Stats(); st.GapSkipped != 1 || st.Invalid != 0 {
+		t.Fatalf("stats %+v, want gap_skipped 1 (the lost id)", st)
+	}
+	var want []market.Trade
+	for _, m := range fed {
+		if m.topic == TopicTrades {
+			want = append(want, m.trade)
+		}
+	}
+	checkTrades(t, symbolState(t, svc, sym), want)
+}

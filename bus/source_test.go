@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 var consumerFlow = flow.Config{BarIntervals: []time.Duration{time.Minute, 5 * time.Minute}}
 
 // stateOf reads a symbol's state from a service.
+//
+// Each bar's LateTrades is cleared (and logged): it counts the trades
+// that arrived after the bar had closed by the watermark, which depends
+// on how one run interleaved its streams (USD-M's trades and depth come
+// on two connections), while every other field of the bar is the same as
+// if all had come in time (flow.Bar).
 func stateOf(t *testing.T, s *service.Service, sym string) enginetest.State {
 	t.Helper()
 	var st enginetest.State
@@ -24,6 +31,18 @@ func stateOf(t *testing.T, s *service.Service, sym string) enginetest.State {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	var late int64
+	for iv, bars := range st.Bars {
+		bars = slices.Clone(bars)
+		for i := range bars {
+			late += bars[i].LateTrades
+			bars[i].LateTrades = 0
+		}
+		st.Bars[iv] = bars
+	}
+	if late > 0 {
+		t.Logf("%s: %d late trades over its bars (not compared)", sym, late)
 	}
 	return st
 }
