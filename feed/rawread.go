@@ -123,6 +123,9 @@ func (c *rawReadConn) Read(p []byte) (int, error) {
 		err = c.rc.Read(c.read)
 	}
 	n, errno := c.n, c.errno
+	if err == nil && errno == 0 {
+		raceWritten(p, n)
+	}
 	c.p = nil
 	c.mu.Unlock()
 	if err != nil {
