@@ -32,18 +32,8 @@ func TestStartBusStoppedMidway(t *testing.T) {
 		if err == nil {
 			_ = b.close()
 		}
-		// The server's goroutines end within moments of Close; 10 s is
-		// a generous bound for a loaded machine.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			leak := goleak.Find(ignore)
-			if leak == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("startBus (ctx err %v) left goroutines: %v", ctx.Err(), leak)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if leak := waitNoLeak(ignore); leak != nil {
+			t.Fatalf("startBus (ctx err %v) left goroutines: %v", ctx.Err(), leak)
 		}
 	}
 	// How long a whole start takes here, then signals spread over it.
@@ -76,16 +66,8 @@ func TestShardRunStoppedMidway(t *testing.T) {
 			"--data-dir", t.TempDir(), "--symbols", "BTCUSDT,ETHUSDT,SOLUSDT",
 			"--ws-url", "ws://127.0.0.1:1", "--rest-url", "http://127.0.0.1:1", "--stop-timeout", "5s"})
 		took := time.Since(t0)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			leak := goleak.Find(ignore)
-			if leak == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("run stopped after %v (err %v) left goroutines: %v\nstderr: %s", took, err, leak, errb.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if leak := waitNoLeak(ignore); leak != nil {
+			t.Fatalf("run stopped after %v (err %v) left goroutines: %v\nstderr: %s", took, err, leak, errb.String())
 		}
 		return took, err
 	}
@@ -98,5 +80,19 @@ func TestShardRunStoppedMidway(t *testing.T) {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("stop %d (after %v): %v", k, took.Round(time.Millisecond), err)
 		}
+	}
+}
+
+// waitNoLeak waits for the goroutines not in ignore to end and returns
+// goleak's report of those still running after 10 s (an embedded server's
+// end within moments of its Close; 10 s is generous for a loaded machine).
+func waitNoLeak(ignore goleak.Option) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		leak := goleak.Find(ignore)
+		if leak == nil || time.Now().After(deadline) {
+			return leak
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
