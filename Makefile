@@ -1,7 +1,7 @@
 # The README's test command is `make test`; .ci/run calls exactly that.
 GO ?= go
 # Short fuzz runs of every fuzz target as part of the tests (seconds each).
-FUZZTIME ?= 5s
+FUZZTIME ?= 3s
 
 .PHONY: test check vet fmt race fuzz demo build bench realdata-full
 
