@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,23 @@ import (
 // creates the stream once the nodes are back, before its context ends.
 func TestEnsureStreamWaitsForTheCluster(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
-	_, js := natstest.Connect(t, c.URLs())
+	nc, _ := natstest.Connect(t, c.URLs())
+	// Each attempt starts with a stream-update request
+	// (CreateOrUpdateStream): the nodes come back once EnsureStream has
+	// been refused and has tried again.
+	const attempts = 3
+	sent := make(chan struct{}, 64)
+	js, err := jetstream.New(nc, jetstream.WithClientTrace(&jetstream.ClientTrace{RequestSent: func(subj string, _ []byte) {
+		if strings.Contains(subj, ".STREAM.UPDATE.") {
+			select {
+			case sent <- struct{}{}:
+			default:
+			}
+		}
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.Nodes[1].Kill()
 	c.Nodes[2].Kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -31,10 +48,14 @@ func TestEnsureStreamWaitsForTheCluster(t *testing.T) {
 		s, err := bus.EnsureStream(ctx, js, bus.StreamConfig{Replicas: 3, Retention: time.Hour})
 		done <- result{s, err}
 	}()
-	select {
-	case r := <-done:
-		t.Fatalf("EnsureStream returned with two of three nodes down: %v, %v", r.s, r.err)
-	case <-time.After(time.Second): // several attempts meanwhile (the old code failed within 0.3 s)
+	for range attempts {
+		select {
+		case r := <-done:
+			t.Fatalf("EnsureStream returned with two of three nodes down: %v, %v", r.s, r.err)
+		case <-sent:
+		case <-ctx.Done():
+			t.Fatal("EnsureStream made fewer than 3 attempts before the deadline")
+		}
 	}
 	c.Nodes[1].Restart()
 	c.Nodes[2].Restart()

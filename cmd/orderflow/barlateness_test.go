@@ -25,21 +25,29 @@ func TestBarLatenessFlag(t *testing.T) {
 		{"ZeroIsOff", []string{"--bar-lateness", "0"}, nil, -1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e, _, _ := runTestEnv(c.env)
-			fs := flag.NewFlagSet("run", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			var sf serviceFlags
-			sf.register(fs, true)
-			if err := parseFlags(e, fs, c.args); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := sf.config(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := runConfig(t, c.args, c.env)
 			if cfg.BarLateness != c.want {
 				t.Fatalf("BarLateness %v, want %v", cfg.BarLateness, c.want)
 			}
 		})
 	}
+}
+
+// runConfig parses run's service flags from args and env into the
+// service configuration, failing the test on any error.
+func runConfig(t *testing.T, args []string, env map[string]string) service.Config {
+	t.Helper()
+	e, _, _ := runTestEnv(env)
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var sf serviceFlags
+	sf.register(fs, true)
+	if err := parseFlags(e, fs, args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sf.config(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

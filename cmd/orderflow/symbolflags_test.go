@@ -1,8 +1,6 @@
 package main
 
 import (
-	"flag"
-	"io"
 	"maps"
 	"strings"
 	"testing"
@@ -37,18 +35,7 @@ func TestWallMinNotionalAndHistoryDepthFlags(t *testing.T) {
 		{"HistoryDepth", []string{"--book-history-depth", "1000"}, nil, depthflow.DefaultWallMinNotional, nil, 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, _, _ := runTestEnv(tc.env)
-			fs := flag.NewFlagSet("run", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			var sf serviceFlags
-			sf.register(fs, true)
-			if err := parseFlags(e, fs, append([]string{"--symbols", "BTCUSDT,ETHUSDT"}, tc.args...)); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := sf.config(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := runConfig(t, append([]string{"--symbols", "BTCUSDT,ETHUSDT"}, tc.args...), tc.env)
 			if cfg.DepthFlow == nil || cfg.DepthFlow.WallMinNotional != tc.def {
 				t.Fatalf("default wall floor %v; want %v", cfg.DepthFlow, tc.def)
 			}
